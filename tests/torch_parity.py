@@ -1,0 +1,56 @@
+"""One helper drives the PyTorch parity tests: same inputs, same non-uniform loss,
+compare forward values and every input's gradient."""
+import numpy as np
+import pytest
+
+import tinygrad_img as tg
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - exercised only without torch
+    torch = None
+
+requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (parity oracle)")
+
+FWD_TOL = dict(atol=1e-5, rtol=1e-4)
+BWD_TOL = dict(atol=1e-4, rtol=1e-3)
+
+
+def _loss_ours(out):
+    return ((out + 1) ** 2).mean()
+
+
+def _loss_torch(out):
+    return ((out + 1) ** 2).mean()
+
+
+def check_parity(ours, theirs, arrays, grad=None, fwd_tol=FWD_TOL, bwd_tol=BWD_TOL):
+    """Run ``ours(*tensors)`` and ``theirs(*torch_tensors)`` on the same float32 arrays.
+
+    ``grad`` lists which arrays get gradients (default: every float array).
+    Compares the output and each gradient, and asserts each gradient has the
+    shape and dtype of its input.
+    """
+    if grad is None:
+        grad = [np.asarray(a).dtype.kind == "f" for a in arrays]
+    ts = [tg.Tensor(a, dtype=np.asarray(a).dtype, requires_grad=g) for a, g in zip(arrays, grad)]
+    ps = [torch.tensor(np.asarray(a), requires_grad=g) for a, g in zip(arrays, grad)]
+    out, ref = ours(*ts), theirs(*ps)
+    outs = out if isinstance(out, (tuple, list)) else [out]
+    refs = ref if isinstance(ref, (tuple, list)) else [ref]
+    for o, r in zip(outs, refs):
+        assert o.shape == tuple(r.shape), f"forward shape {o.shape} != torch {tuple(r.shape)}"
+        np.testing.assert_allclose(o.numpy(), r.detach().numpy(), **fwd_tol)
+    loss = sum((_loss_ours(o) for o in outs if o.requires_grad), start=tg.Tensor(0.0))
+    loss_ref = sum(_loss_torch(r) for r in refs if r.requires_grad)
+    if not any(grad):
+        return
+    loss.backward()
+    loss_ref.backward()
+    for i, (t, p, g) in enumerate(zip(ts, ps, grad)):
+        if not g:
+            continue
+        assert t.grad is not None, f"input {i} got no gradient"
+        assert t.grad.shape == t.shape and t.grad.dtype == t.dtype, \
+            f"input {i}: grad {t.grad.shape}/{t.grad.dtype} vs input {t.shape}/{t.dtype}"
+        np.testing.assert_allclose(t.grad.numpy(), p.grad.numpy(), **bwd_tol, err_msg=f"grad of input {i}")

@@ -1,0 +1,120 @@
+"""Devices: "cpu" runs on NumPy, "cuda" on CuPy.
+
+Every op is written once against ``xp`` (the array module of its inputs), so
+the same code runs on either device. Nothing in here copies silently: moving
+data between devices happens only in :func:`to_device`, which ``Tensor.to``
+calls when the user asks for it.
+"""
+import os
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+_cupy = None
+_cupy_error = None
+_cupy_checked = False
+_default_device = None
+
+
+def _load_cupy():
+    """Import CuPy once and check that a GPU answers; remember why not."""
+    global _cupy, _cupy_error, _cupy_checked
+    if _cupy_checked:
+        return _cupy
+    _cupy_checked = True
+    try:
+        import cupy
+    except Exception as e:  # ImportError, or a broken CUDA install raising anything
+        _cupy_error = (f"CuPy is not installed or failed to import ({e}); install it with "
+                       "`pip install tinygrad_img[cuda12]` (or [cuda13]) to match your CUDA driver")
+        return None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no CUDA device found")
+    except Exception as e:
+        _cupy_error = (f"CuPy is installed but no usable GPU was found ({e}); "
+                       "use device='cpu' or run on a machine with an NVIDIA GPU")
+        return None
+    _cupy = cupy
+    return cupy
+
+
+def cuda_available():
+    """True when CuPy imports and at least one GPU answers."""
+    return _load_cupy() is not None
+
+
+def cupy_module():
+    """The cupy module; raises a RuntimeError explaining what is missing."""
+    cp = _load_cupy()
+    if cp is None:
+        raise RuntimeError(f"device 'cuda' requested but unavailable: {_cupy_error}")
+    return cp
+
+
+def check_device(device):
+    """Normalise a device name ("cpu", "cuda", "cuda:0") and check it can be used."""
+    if device is None:
+        return get_default_device()
+    name = str(device).lower()
+    if name.startswith("cuda"):
+        cupy_module()
+        return "cuda"
+    if name != "cpu":
+        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+    return "cpu"
+
+
+def set_default_device(device):
+    """Device used by tensor factories when no ``device=`` is given."""
+    global _default_device
+    _default_device = check_device(device)
+
+
+def get_default_device():
+    global _default_device
+    if _default_device is None:
+        _default_device = check_device(os.environ.get("TINYGRAD_IMG_DEVICE", "cpu") or "cpu")
+    return _default_device
+
+
+def is_cupy_array(a):
+    return _cupy is not None and isinstance(a, _cupy.ndarray)
+
+
+def device_of(array):
+    return "cuda" if is_cupy_array(array) else "cpu"
+
+
+def xp_of_device(device):
+    return cupy_module() if device == "cuda" else np
+
+
+def get_array_module(*arrays):
+    """numpy, or cupy when any argument is a CuPy array."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+def to_device(array, device):
+    """Copy ``array`` to ``device`` (no copy when it is already there)."""
+    device = check_device(device)
+    if device == "cuda":
+        return cupy_module().asarray(array)
+    if is_cupy_array(array):
+        return array.get()
+    return np.asarray(array)
+
+
+def check_same_device(op_name, arrays):
+    """Raise when arrays of one op live on different devices."""
+    if _cupy is None:
+        return
+    devices = {device_of(a) for a in arrays}
+    if len(devices) > 1:
+        raise RuntimeError(f"{op_name}: inputs are on different devices (cpu and cuda); "
+                           "move them to one device first with .to('cuda') or .to('cpu')")

@@ -1,0 +1,101 @@
+"""Losses: L = (1/N) sum_i l(y_i, y^_i) with reduction "mean" (default), "sum" or "none"."""
+from ..ops.loss import BCEWithLogits, WeightedNLL
+from ..tensor import Tensor
+
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _t(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _array(x, ref):
+    if x is None:
+        return None
+    data = x.data if isinstance(x, Tensor) else ref.xp.asarray(x)
+    return data
+
+
+def _reduce(op, loss, reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _check_same_shape(op, input, target):
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input of shape {input.shape} and target of shape {target.shape} differ")
+
+
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """l_i = -sum_c t_ic log softmax(logits_i)_c, fused with log-sum-exp.
+
+    ``target`` is integer class indices of shape (N,) or (N, d1, ...) for logits
+    (N, C) or (N, C, d1, ...), or class probabilities of logits' shape.
+    ``label_smoothing`` eps mixes the target with the uniform distribution:
+    t' = (1 - eps) t + eps / C. ``weight`` rescales classes; the "mean" of
+    index targets divides by the summed weights of the counted samples.
+    """
+    logits = _t(logits)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    return WeightedNLL(_array(target, logits), _array(weight, logits), ignore_index, label_smoothing,
+                       reduction, True, "cross_entropy")(logits)
+
+
+def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
+    """l_i = -w_{y_i} log_probs[i, y_i] (the input already holds log-probabilities)."""
+    log_probs = _t(log_probs)
+    return WeightedNLL(_array(target, log_probs), _array(weight, log_probs), ignore_index, 0.0,
+                       reduction, False, "nll_loss")(log_probs)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """l = (input - target)^2."""
+    input = _t(input)
+    target = _t(target) if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    _check_same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce("mse_loss", d * d, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """l = |input - target|."""
+    input = _t(input)
+    target = _t(target) if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    _check_same_shape("l1_loss", input, target)
+    return _reduce("l1_loss", abs(input - target), reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """l = -w [t log p + (1 - t) log(1 - p)], each log clamped at -100 as PyTorch does."""
+    input = _t(input)
+    target = _t(target) if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    _check_same_shape("binary_cross_entropy", input, target)
+    p = input.data
+    if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
+        raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]; "
+                         "for logits use binary_cross_entropy_with_logits")
+    log_p = input.log().clip(min=-100.0)
+    log_q = (1 - input).log().clip(min=-100.0)
+    loss = -(target * log_p + (1 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """l = -w [pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably from the logits."""
+    input = _t(input)
+    target = _t(target) if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    loss = BCEWithLogits(_array(pos_weight, input))(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy_with_logits", loss, reduction)

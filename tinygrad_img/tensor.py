@@ -1,0 +1,229 @@
+"""Tensor: an array (NumPy or CuPy), its gradient and the Function that made it."""
+import numpy as np
+
+from . import autograd, backend
+
+_FLOAT_DEFAULT = np.float32
+
+
+def as_dtype(dtype):
+    """Accept 'float32', np.float32, np.dtype(...) and the like."""
+    return None if dtype is None else np.dtype(dtype)
+
+
+def _to_array(data, dtype, device):
+    if isinstance(data, Tensor):
+        arr, explicit = data.data, True
+    elif isinstance(data, np.ndarray) or backend.is_cupy_array(data):
+        arr, explicit = data, False
+    else:
+        arr, explicit = np.asarray(data), False
+        if device is None:
+            device = backend.get_default_device()
+    if device is not None:
+        device = backend.check_device(device)
+        if backend.device_of(arr) != device:
+            arr = backend.to_device(arr, device)
+    if dtype is not None:
+        if arr.dtype != dtype:
+            arr = arr.astype(dtype)
+    elif arr.dtype == np.float64 and not explicit:
+        arr = arr.astype(_FLOAT_DEFAULT)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    ``Tensor(data, requires_grad=False, dtype=None, device=None)``: NumPy
+    float64 data and Python floats become float32 unless ``dtype`` says
+    otherwise; integer and bool tensors hold labels and masks and never
+    require grad.
+    """
+    __slots__ = ("data", "grad", "requires_grad", "creator", "_out_index", "_generation",
+                 "_retain_grad", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        self.data = _to_array(data, as_dtype(dtype), device)
+        self.grad = None
+        self.creator = None
+        self._out_index = 0
+        self._generation = 0
+        self._retain_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _from_op(cls, data, creator, index):
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.creator = creator
+        t._out_index = index
+        t._generation = creator.generation + 1 if creator is not None else 0
+        t._retain_grad = False
+        t.requires_grad = creator is not None
+        return t
+
+    def requires_grad_(self, flag=True):
+        if flag and self.data.dtype.kind not in "fc":
+            raise ValueError(f"requires_grad: only floating-point tensors can require grad, "
+                             f"this one is {self.data.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        self._retain_grad = True
+        return self
+
+    # ----- properties
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+    device = property(lambda self: backend.device_of(self.data))
+    is_leaf = property(lambda self: self.creator is None)
+    xp = property(lambda self: backend.get_array_module(self.data))
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self):
+        arr = np.array2string(self.numpy(), precision=4, separator=", ", prefix="Tensor(")
+        extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
+        extra += ", device='cuda'" if self.device == "cuda" else ""
+        extra += ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({arr}{extra})"
+
+    # ----- conversion
+    def numpy(self):
+        """The data as a NumPy array (copied to the host when on the GPU)."""
+        return backend.to_device(self.data, "cpu")
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item: only one-element tensors convert to a Python scalar, shape is {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        return bool(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def to(self, device=None, dtype=None):
+        """A tensor on ``device`` (and of ``dtype``); differentiable, and ``self`` when nothing changes."""
+        out = self
+        if device is not None and backend.check_device(device) != self.device:
+            out = ToDevice(backend.check_device(device))(out)
+        if dtype is not None and as_dtype(dtype) != out.dtype:
+            out = out.astype(dtype)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor._from_op(self.data, None, 0)
+
+    def astype(self, dtype):
+        dtype = as_dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind not in "fc":
+            return Tensor._from_op(self.data.astype(dtype), None, 0)
+        return Cast(dtype)(self)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    # ----- autograd
+    def backward(self, grad=None, retain_graph=False):
+        """Back-propagate from this tensor; ``grad`` defaults to 1 for a one-element tensor."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no graph "
+                               "(create inputs with requires_grad=True, outside tg.no_grad())")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward: grad can be implied only for a one-element tensor; "
+                                   f"this one has shape {self.shape}, so pass grad= of that shape")
+            g = self.xp.ones(self.shape, dtype=self.dtype)
+        else:
+            g = grad.data if isinstance(grad, Tensor) else self.xp.asarray(grad, dtype=self.dtype)
+            if g.shape != self.shape:
+                raise ValueError(f"backward: grad of shape {g.shape} does not match tensor of shape {self.shape}")
+        autograd.run_backward(self, g, retain_graph=retain_graph)
+
+    def zero_grad(self):
+        self.grad = None
+
+
+def _wrap_scalar(value, ref):
+    """A Python/NumPy scalar or array as a Tensor on ``ref``'s device, keeping a float32 ``ref`` float32."""
+    if isinstance(value, Tensor):
+        return value
+    xp = ref.xp
+    if isinstance(value, (bool, int, float, np.generic)):
+        kind = ref.dtype.kind
+        if kind in "fc":
+            dtype = ref.dtype
+        elif isinstance(value, (float, np.floating)):
+            dtype = _FLOAT_DEFAULT
+        else:
+            dtype = np.result_type(ref.dtype, np.asarray(value).dtype) if not isinstance(value, bool) else ref.dtype
+        return Tensor._from_op(xp.asarray(value, dtype=dtype), None, 0)
+    if hasattr(value, "shape") and backend.device_of(value) != ref.device:
+        raise RuntimeError(f"an array on {backend.device_of(value)} was combined with a tensor on "
+                           f"{ref.device}; move it first with tg.Tensor(array, device='{ref.device}')")
+    return Tensor(value, device=ref.device)
+
+
+class ToDevice(autograd.Function):
+    """y = x on another device;  dx = g moved back."""
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.src = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, g):
+        return backend.to_device(g, self.src)
+
+
+class Cast(autograd.Function):
+    """y = x converted to another float dtype;  dx = g converted back."""
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.src = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, g):
+        return g.astype(self.src)
+
+
+from . import tensor_methods  # noqa: E402,F401  (attaches operators and methods to Tensor)
