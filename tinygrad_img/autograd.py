@@ -13,37 +13,50 @@ arrays, which frees the graph.
 import contextlib
 import heapq
 import itertools
+import threading
 
 from . import backend
 
 
-class _GradMode:
+class _GradMode(threading.local):
+    """Grad mode is per thread (as in PyTorch): a data-loading thread never flips it for the trainer."""
     enabled = True
 
 
+_grad_mode = _GradMode()
+
+
 def is_grad_enabled():
-    return _GradMode.enabled
+    """True when ops record the graph (the default; False inside ``no_grad``)."""
+    return _grad_mode.enabled
 
 
 class _SetGradMode(contextlib.ContextDecorator):
     mode = True
 
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        self.prev = []  # a stack, so one decorator instance survives recursion
+        return self(func) if callable(func) else self
+
     def __enter__(self):
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = self.mode
+        self.prev.append(_grad_mode.enabled)
+        _grad_mode.enabled = self.mode
+        return self
 
     def __exit__(self, *exc):
-        _GradMode.enabled = self.prev
+        _grad_mode.enabled = self.prev.pop()
         return False
 
 
 class no_grad(_SetGradMode):
-    """Context manager and decorator: ops inside record no graph."""
+    """Context manager and decorator (``@no_grad()`` or ``@no_grad``): ops inside record no graph,
+    so their outputs have ``requires_grad=False`` and hold no references to their inputs."""
     mode = False
 
 
 class enable_grad(_SetGradMode):
-    """Context manager and decorator: turns graph recording back on."""
+    """Context manager and decorator: turns graph recording back on (e.g. inside ``no_grad``)."""
     mode = True
 
 
@@ -56,28 +69,32 @@ class Function:
     ``self.needs_grad[i]`` tells backward which inputs want a gradient.
     """
     differentiable = True
+    released = False
 
     def __call__(self, *inputs):
-        Tensor = _tensor.Tensor
+        from_op = _tensor.Tensor._from_op
         xs = [t.data for t in inputs]
-        if len(xs) > 1:
+        if len(xs) > 1 and backend._cupy is not None:
             backend.check_same_device(type(self).__name__.lower(), xs)
+        # set before forward, so a forward may skip saving what no gradient will need
+        needs = tuple([t._requires_grad for t in inputs]) if _grad_mode.enabled and self.differentiable else ()
+        record = True in needs
+        self.needs_grad = needs if record else (False,) * len(inputs)
         ys = self.forward(*xs)
-        single = not isinstance(ys, tuple)
-        if single:
-            ys = (ys,)
-        record = _GradMode.enabled and self.differentiable and any(t.requires_grad for t in inputs)
-        if record:
+        if not isinstance(ys, tuple):
+            if not record:
+                return from_op(ys, None, 0)
             self.inputs = inputs
-            self.needs_grad = tuple(t.requires_grad for t in inputs)
-            self.generation = max(t._generation for t in inputs)
-            self.n_outputs = len(ys)
-            if len(ys) > 1:
-                self.output_meta = tuple((y.shape, y.dtype) for y in ys)
-            outs = tuple(Tensor._from_op(y, self, i) for i, y in enumerate(ys))
-        else:
-            outs = tuple(Tensor._from_op(y, None, 0) for y in ys)
-        return outs[0] if single else outs
+            self.generation = max([t._generation for t in inputs])
+            self.n_outputs = 1
+            return from_op(ys, self, 0)
+        if not record:
+            return tuple([from_op(y, None, 0) for y in ys])
+        self.inputs = inputs
+        self.generation = max([t._generation for t in inputs])
+        self.n_outputs = len(ys)
+        self.output_meta = tuple([(y.shape, y.dtype) for y in ys])
+        return tuple([from_op(y, self, i) for i, y in enumerate(ys)])
 
     def forward(self, *xs):
         raise NotImplementedError
@@ -97,7 +114,15 @@ _counter = itertools.count()
 
 
 def run_backward(root, grad, retain_graph=False):
-    """Back-propagate ``grad`` (an array shaped like ``root``) through the graph."""
+    """Back-propagate ``grad`` = dL/droot (an array shaped like ``root``) through the graph.
+
+    Functions run newest generation first, each once, with the sum of the
+    gradients of its outputs (chain rule: dL/dx = sum over uses of the
+    vector-Jacobian products); leaves that require grad (and tensors marked
+    with ``retain_grad``) receive ``grad += dL/dx``. Unless ``retain_graph``,
+    each Function releases its inputs and saved arrays right after its
+    backward, so peak memory falls as the walk proceeds.
+    """
     if root.creator is None:
         _accumulate(root, grad)
         return
@@ -105,7 +130,7 @@ def run_backward(root, grad, retain_graph=False):
     heap = []
 
     def push(f, index, g):
-        if getattr(f, "released", False):
+        if f.released:
             raise RuntimeError("backward: the graph was already freed by an earlier backward(); "
                                "call backward(retain_graph=True) the first time to go through it twice")
         slots = pending.get(f)
@@ -115,7 +140,6 @@ def run_backward(root, grad, retain_graph=False):
         slots[index] = g if slots[index] is None else slots[index] + g
 
     push(root.creator, root._out_index, grad)
-    visited = []
     while heap:
         _, _, f = heapq.heappop(heap)
         gys = pending.pop(f)
@@ -127,18 +151,19 @@ def run_backward(root, grad, retain_graph=False):
         for x, gx, needed in zip(f.inputs, gxs, f.needs_grad):
             if not needed or gx is None:
                 continue
-            if gx.shape != x.shape:
+            xd = x.data
+            if gx.shape != xd.shape:
                 raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
-                                   f"{gx.shape} for an input of shape {x.shape}")
+                                   f"{gx.shape} for an input of shape {xd.shape}")
+            if gx.dtype != xd.dtype:  # e.g. a float32 input of an op that ran in float64
+                gx = gx.astype(xd.dtype)
             if x.creator is None:
                 _accumulate(x, gx)
             else:
                 if x._retain_grad:
                     _accumulate(x, gx)
                 push(x.creator, x._out_index, gx)
-        visited.append(f)
-    if not retain_graph:
-        for f in visited:
+        if not retain_graph:  # every consumer of f's outputs ran before f (higher generation)
             f.release()
 
 

@@ -27,7 +27,8 @@ def _load_cupy():
         import cupy
     except Exception as e:  # ImportError, or a broken CUDA install raising anything
         _cupy_error = (f"CuPy is not installed or failed to import ({e}); install it with "
-                       "`pip install tinygrad_img[cuda12]` (or [cuda13]) to match your CUDA driver")
+                       "`pip install tinygrad_img[cuda12]` (or [cuda13]) to match your CUDA driver, "
+                       "or use device='cpu'")
         return None
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
@@ -67,27 +68,37 @@ def check_device(device):
 
 
 def set_default_device(device):
-    """Device used by tensor factories when no ``device=`` is given."""
+    """Device used by tensor factories when no ``device=`` is given ("cpu" or "cuda");
+    raises if "cuda" is asked for without CuPy and a GPU."""
     global _default_device
     _default_device = check_device(device)
 
 
 def get_default_device():
+    """The default device: set_default_device's, else $TINYGRAD_IMG_DEVICE, else "cpu"."""
     global _default_device
     if _default_device is None:
-        _default_device = check_device(os.environ.get("TINYGRAD_IMG_DEVICE", "cpu") or "cpu")
+        name = os.environ.get("TINYGRAD_IMG_DEVICE", "cpu") or "cpu"
+        try:
+            _default_device = check_device(name)
+        except (RuntimeError, ValueError) as e:
+            raise type(e)(f"{e} (from the environment variable TINYGRAD_IMG_DEVICE={name!r}; "
+                          "unset it or set it to 'cpu')") from None
     return _default_device
 
 
 def is_cupy_array(a):
+    """True for a cupy.ndarray (never imports CuPy)."""
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 
 
 def device_of(array):
+    """"cuda" for a CuPy array, else "cpu"."""
     return "cuda" if is_cupy_array(array) else "cpu"
 
 
 def xp_of_device(device):
+    """The array module of a checked device name: numpy for "cpu", cupy for "cuda"."""
     return cupy_module() if device == "cuda" else np
 
 

@@ -41,7 +41,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     for t in inputs:
         if isinstance(t, Tensor) and t.dtype.kind == "f":
             xs.append(Tensor(np.ascontiguousarray(t.numpy(), dtype=np.float64), dtype=np.float64,
-                             requires_grad=t.requires_grad))
+                             device=t.device, requires_grad=t.requires_grad))
         else:
             xs.append(t)
     checked = [i for i, t in enumerate(xs) if isinstance(t, Tensor) and t.requires_grad]

@@ -3,13 +3,31 @@ import numpy as np
 
 from .backend import get_array_module
 from .ops import activation, elementwise as ew, linalg, reduce, shape as sh
-from .tensor import Tensor, _wrap_scalar
+from .tensor import _FLOAT_DEFAULT, Tensor, _wrap_scalar
 
 
-def _binary(fn, name):
+def _promote(a, b, true_div=False):
+    """Mixed float/integer operands compute in the float dtype (float32 stays float32, as in
+    PyTorch, where NumPy would go to float64); true division of integers gives float32."""
+    da, db = a.data.dtype, b.data.dtype
+    if da != db or true_div:
+        fa, fb = da.kind in "fc", db.kind in "fc"
+        if fa and not fb:
+            b = b.astype(da)
+        elif fb and not fa:
+            a = a.astype(db)
+        elif true_div and not fa:
+            a, b = a.astype(_FLOAT_DEFAULT), b.astype(_FLOAT_DEFAULT)
+    return a, b
+
+
+def _binary(fn, name, doc):
+    true_div = fn is ew.Div
+
     def op(a, b):
         a = _wrap_scalar(a, b) if not isinstance(a, Tensor) else a
         b = _wrap_scalar(b, a)
+        a, b = _promote(a, b, true_div)
         try:
             return fn()(a, b)
         except ValueError as e:
@@ -17,20 +35,22 @@ def _binary(fn, name):
                 raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
             raise
     op.__name__ = name
+    op.__doc__ = doc + " Elementwise with NumPy broadcasting; each gradient is summed back to its input's shape."
     return op
 
 
-add = _binary(ew.Add, "add")
-sub = _binary(ew.Sub, "sub")
-mul = _binary(ew.Mul, "mul")
-div = _binary(ew.Div, "div")
-power = _binary(ew.Pow, "pow")
-maximum = _binary(ew.Maximum, "maximum")
-minimum = _binary(ew.Minimum, "minimum")
+add = _binary(ew.Add, "add", "y = a + b.")
+sub = _binary(ew.Sub, "sub", "y = a - b.")
+mul = _binary(ew.Mul, "mul", "y = a * b.")
+div = _binary(ew.Div, "div", "y = a / b (true division).")
+power = _binary(ew.Pow, "pow", "y = a ** b; dy/da = b a^(b-1), dy/db = y ln a.")
+maximum = _binary(ew.Maximum, "maximum", "y = max(a, b); ties split the gradient equally.")
+minimum = _binary(ew.Minimum, "minimum", "y = min(a, b); ties split the gradient equally.")
 
 
 def matmul(a, b):
-    """a @ b with NumPy's rules: 1-D operands are promoted to matrices and the added dim removed."""
+    """y = a @ b, y_ij = sum_k a_ik b_kj (batched over broadcast leading dims);  da = g b^T, db = a^T g.
+    NumPy's rules: 1-D operands are promoted to matrices and the added dim removed."""
     a = a if isinstance(a, Tensor) else _wrap_scalar(a, b)
     b = _wrap_scalar(b, a)
     if a.ndim == 0 or b.ndim == 0:
@@ -49,17 +69,17 @@ def matmul(a, b):
 
 
 def where(cond, a, b):
-    """a where cond else b, broadcasting all three."""
+    """y = a where cond else b, broadcasting all three;  da = g * cond, db = g * (1 - cond)."""
     ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     if ref is None:
         ref = Tensor(a)
-    a, b = _wrap_scalar(a, ref), _wrap_scalar(b, ref)
+    a, b = _promote(_wrap_scalar(a, ref), _wrap_scalar(b, ref))
     c = cond.data if isinstance(cond, Tensor) else get_array_module(a.data).asarray(cond)
     return ew.Where(c.astype(bool, copy=False))(a, b)
 
 
 def concatenate(tensors, axis=0, dim=None):
-    """Join tensors along an existing axis (alias ``cat``)."""
+    """y = [x_1, ..., x_n] joined along an existing ``axis`` (alias ``cat``);  dx_i = g's slice i."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
@@ -71,11 +91,14 @@ cat = concatenate
 
 
 def stack(tensors, axis=0, dim=None):
-    """Join tensors along a new axis."""
+    """y[..., i, ...] = x_i: join same-shaped tensors along a new ``axis``;  dx_i = g[..., i, ...]."""
     axis = axis if dim is None else dim
     tensors = list(tensors)
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
+    ref = next((t for t in tensors if isinstance(t, Tensor)), None)
+    ref = Tensor(tensors[0]) if ref is None else ref
+    tensors = [_wrap_scalar(t, ref) for t in tensors]
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
@@ -83,7 +106,8 @@ def stack(tensors, axis=0, dim=None):
 
 
 def pad(x, pad_width, value=0.0):
-    """Constant padding with NumPy's ``pad_width`` (an int, a pair, or one pair per axis)."""
+    """y = x surrounded by ``value`` with NumPy's ``pad_width`` (an int, a (before, after) pair,
+    or one pair per axis);  dx = the interior slice of g."""
     return sh.Pad(pad_width, value)(x)
 
 
@@ -93,22 +117,23 @@ def _reduce_axis(axis, dim):
 
 
 def _sum(self, axis=None, keepdims=False, dim=None, keepdim=None):
-    """sum over ``axis`` (all by default)."""
+    """y = sum of x over ``axis`` (an int, a tuple, negative allowed; all axes when None);
+    dx = g broadcast back over the reduced axes."""
     return reduce.Sum(_reduce_axis(axis, dim), keepdims if keepdim is None else keepdim)(self)
 
 
 def _mean(self, axis=None, keepdims=False, dim=None, keepdim=None):
-    """(1/n) sum over ``axis``."""
+    """y = (1/n) sum of x over ``axis`` (n = number of reduced elements);  dx = g / n broadcast back."""
     return reduce.Mean(_reduce_axis(axis, dim), keepdims if keepdim is None else keepdim)(self)
 
 
 def _max(self, axis=None, keepdims=False, dim=None, keepdim=None):
-    """max over ``axis``; ties share the gradient."""
+    """y = max of x over ``axis``;  dx = g / k at the k positions holding the max, 0 elsewhere."""
     return reduce.Max(_reduce_axis(axis, dim), keepdims if keepdim is None else keepdim, True)(self)
 
 
 def _min(self, axis=None, keepdims=False, dim=None, keepdim=None):
-    """min over ``axis``; ties share the gradient."""
+    """y = min of x over ``axis``;  dx = g / k at the k positions holding the min, 0 elsewhere."""
     return reduce.Max(_reduce_axis(axis, dim), keepdims if keepdim is None else keepdim, False)(self)
 
 
@@ -133,36 +158,41 @@ def _std(self, *args, **kwargs):
 
 
 def _argmax(self, axis=None, keepdims=False, dim=None, keepdim=None):
-    """Index of the max (no gradient)."""
+    """argmax_i x_i over ``axis`` (flattened when None): int64 indices, no gradient."""
     axis = _reduce_axis(axis, dim)
     keepdims = keepdims if keepdim is None else keepdim
     return Tensor._from_op(self.xp.argmax(self.data, axis=axis, keepdims=keepdims), None, 0)
 
 
 def _argmin(self, axis=None, keepdims=False, dim=None, keepdim=None):
-    """Index of the min (no gradient)."""
+    """argmin_i x_i over ``axis`` (flattened when None): int64 indices, no gradient."""
     axis = _reduce_axis(axis, dim)
     keepdims = keepdims if keepdim is None else keepdim
     return Tensor._from_op(self.xp.argmin(self.data, axis=axis, keepdims=keepdims), None, 0)
 
 
 def _shape_args(shape):
+    """``f(2, 3)`` and ``f((2, 3))`` both mean the tuple (2, 3)."""
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
 
 
 def _reshape(self, *shape):
-    """The same elements in a new shape (-1 is inferred)."""
+    """y = the same elements, row-major, in a new shape (one -1 is inferred);  dx = g reshaped back."""
     shape = _shape_args(shape)
     return self if shape == self.shape else sh.Reshape(shape)(self)
 
 
 def _transpose(self, *axes):
-    """Permute axes (reversed when none are given); ``transpose(a, b)`` on a tensor
-    of more than 2 dims swaps those two, as PyTorch does."""
+    """y = x with axes permuted;  dx = g with the inverse permutation.
+
+    No axes reverses them all (NumPy); one full permutation applies it; two
+    axes swap those two (PyTorch's ``transpose(dim0, dim1)``, also on 2-D,
+    so ``m.transpose(0, 1)`` and ``m.transpose(-2, -1)`` are the matrix transpose).
+    """
     axes = _shape_args(axes)
     if not axes:
         axes = None
-    elif len(axes) == 2 and self.ndim != 2:
+    elif len(axes) == 2 and self.ndim >= 2:
         perm = list(range(self.ndim))
         i, j = axes[0] % self.ndim, axes[1] % self.ndim
         perm[i], perm[j] = perm[j], perm[i]
@@ -171,12 +201,12 @@ def _transpose(self, *axes):
 
 
 def _permute(self, *axes):
-    """Permute axes in the given order."""
+    """y = x with axes in the given order (``permute(2, 0, 1)``);  dx = g inversely permuted."""
     return sh.Transpose(_shape_args(axes))(self)
 
 
 def _flatten(self, start_dim=0, end_dim=-1):
-    """Merge dims start_dim..end_dim into one."""
+    """y = x reshaped with dims start_dim..end_dim merged into one (0-d becomes shape (1,))."""
     if self.ndim == 0:
         return self.reshape(1)
     s, e = start_dim % self.ndim, end_dim % self.ndim
@@ -184,7 +214,7 @@ def _flatten(self, start_dim=0, end_dim=-1):
 
 
 def _squeeze(self, axis=None, dim=None):
-    """Remove size-1 dims (all, or the given one)."""
+    """y = x reshaped without size-1 dims (all of them, or those of ``axis`` that have size 1)."""
     axis = _reduce_axis(axis, dim)
     if axis is None:
         shape = tuple(s for s in self.shape if s != 1)
@@ -195,7 +225,7 @@ def _squeeze(self, axis=None, dim=None):
 
 
 def _unsqueeze(self, axis=None, dim=None):
-    """Insert a size-1 dim at ``axis``."""
+    """y = x reshaped with a size-1 dim inserted at ``axis`` (counted in the result's dims)."""
     axis = _reduce_axis(axis, dim)
     nd = self.ndim + 1
     if not -nd <= axis < nd:
@@ -205,9 +235,11 @@ def _unsqueeze(self, axis=None, dim=None):
 
 
 def _expand(self, *shape):
-    """Broadcast to ``shape`` (-1 keeps a dim)."""
+    """y = x broadcast to ``shape`` (-1 keeps a dim);  dx = g summed over the broadcast axes."""
     shape = _shape_args(shape)
     lead = len(shape) - self.ndim
+    if lead < 0 or any(s == -1 for s in shape[:lead]):
+        raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
     shape = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     return self if shape == self.shape else sh.BroadcastTo(shape)(self)
 
@@ -221,7 +253,8 @@ def _index_data(index):
 
 
 def _getitem(self, index):
-    """Basic and integer-array indexing; backward scatters with accumulation."""
+    """y = x[index] (basic, integer-array and boolean indexing);  dx = zeros with g scattered
+    back, repeated indices accumulating (np.add.at / cupyx.scatter_add)."""
     return sh.GetItem(_index_data(index))(self)
 
 
@@ -236,16 +269,35 @@ def _setitem(self, index, value):
 
 
 def _clip(self, min=None, max=None):
-    """min(max(x, min), max); the gradient passes where min <= x <= max."""
+    """y = min(max(x, min), max);  dx = g where min <= x <= max, else 0."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
+    min, max = (v.item() if isinstance(v, np.generic) else v for v in (min, max))  # NEP 50: no float64 promotion
     return ew.Clip(min, max)(self)
 
 
-def _compare(fn):
+def _compare(fn, symbol):
     def op(self, other):
         other = other.data if isinstance(other, Tensor) else other
         return Tensor._from_op(fn(self.data, other), None, 0)
+    op.__doc__ = f"Elementwise x {symbol} other with broadcasting: a bool tensor, no gradient."
+    return op
+
+
+def _softmax(self, axis=-1, dim=None):
+    """y_i = e^{x_i - m} / sum_j e^{x_j - m} along ``axis`` (m = max);  dx = y (g - sum(g y))."""
+    return activation.Softmax(_reduce_axis(axis, dim))(self)
+
+
+def _log_softmax(self, axis=-1, dim=None):
+    """y_i = x_i - m - log sum_j e^{x_j - m} along ``axis`` (log-sum-exp);  dx = g - softmax(x) sum(g)."""
+    return activation.LogSoftmax(_reduce_axis(axis, dim))(self)
+
+
+def _reflected(fn):
+    def op(self, other):
+        return fn(other, self)
+    op.__doc__ = f"other {fn.__name__} self (the reflected operator). " + fn.__doc__
     return op
 
 
@@ -257,26 +309,28 @@ def _method(fn, doc):
 
 
 _methods = dict(
-    __add__=add, __radd__=lambda a, b: add(b, a), __sub__=sub, __rsub__=lambda a, b: sub(b, a),
-    __mul__=mul, __rmul__=lambda a, b: mul(b, a), __truediv__=div, __rtruediv__=lambda a, b: div(b, a),
-    __pow__=power, __rpow__=lambda a, b: power(b, a), __matmul__=matmul,
-    __rmatmul__=lambda a, b: matmul(b, a), __neg__=_method(ew.Neg, "-x"), __abs__=_method(ew.Abs, "|x|"),
+    __add__=add, __radd__=_reflected(add), __sub__=sub, __rsub__=_reflected(sub),
+    __mul__=mul, __rmul__=_reflected(mul), __truediv__=div, __rtruediv__=_reflected(div),
+    __pow__=power, __rpow__=_reflected(power), __matmul__=matmul,
+    __rmatmul__=_reflected(matmul), __neg__=_method(ew.Neg, "y = -x;  dx = -g."),
+    __abs__=_method(ew.Abs, "y = |x|;  dx = g sign(x)."),
     __getitem__=_getitem, __setitem__=_setitem,
-    __lt__=_compare(lambda a, b: a < b), __le__=_compare(lambda a, b: a <= b),
-    __gt__=_compare(lambda a, b: a > b), __ge__=_compare(lambda a, b: a >= b),
-    __eq__=_compare(lambda a, b: a == b), __ne__=_compare(lambda a, b: a != b),
+    __lt__=_compare(lambda a, b: a < b, "<"), __le__=_compare(lambda a, b: a <= b, "<="),
+    __gt__=_compare(lambda a, b: a > b, ">"), __ge__=_compare(lambda a, b: a >= b, ">="),
+    __eq__=_compare(lambda a, b: a == b, "=="), __ne__=_compare(lambda a, b: a != b, "!="),
     sum=_sum, mean=_mean, max=_max, min=_min, var=_var, std=_std, argmax=_argmax, argmin=_argmin,
-    exp=_method(ew.Exp, "e^x"), log=_method(ew.Log, "natural log"), sqrt=_method(ew.Sqrt, "square root"),
-    abs=_method(ew.Abs, "|x|"), neg=_method(ew.Neg, "-x"),
-    tanh=_method(activation.Tanh, "tanh x"), sigmoid=_method(activation.Sigmoid, "1 / (1 + e^-x)"),
-    relu=_method(activation.ReLU, "max(0, x)"), clip=_clip, clamp=_clip,
+    exp=_method(ew.Exp, "y = e^x;  dx = g y."), log=_method(ew.Log, "y = ln x;  dx = g / x."),
+    sqrt=_method(ew.Sqrt, "y = sqrt(x);  dx = g / (2 y)."),
+    abs=_method(ew.Abs, "y = |x|;  dx = g sign(x)."), neg=_method(ew.Neg, "y = -x;  dx = -g."),
+    tanh=_method(activation.Tanh, "y = tanh x;  dx = g (1 - y^2)."),
+    sigmoid=_method(activation.Sigmoid, "y = 1 / (1 + e^-x) (stable for large |x|);  dx = g y (1 - y)."),
+    relu=_method(activation.ReLU, "y = max(0, x);  dx = g [x > 0]."), clip=_clip, clamp=_clip,
     reshape=_reshape, view=_reshape, flatten=_flatten, transpose=_transpose, permute=_permute,
     squeeze=_squeeze, unsqueeze=_unsqueeze, expand=_expand, broadcast_to=_expand,
-    softmax=lambda self, axis=-1, dim=None: activation.Softmax(_reduce_axis(axis, dim))(self),
-    log_softmax=lambda self, axis=-1, dim=None: activation.LogSoftmax(_reduce_axis(axis, dim))(self),
+    softmax=_softmax, log_softmax=_log_softmax,
     matmul=matmul, maximum=maximum, minimum=minimum, pow=power,
 )
 for _name, _fn in _methods.items():
     setattr(Tensor, _name, _fn)
 Tensor.__hash__ = object.__hash__
-Tensor.T = property(lambda self: self.transpose())
+Tensor.T = property(lambda self: self.transpose(), doc="x with all axes reversed (the matrix transpose on 2-D).")

@@ -10,28 +10,29 @@ def _t(x):
 
 
 def relu(x):
-    """y = max(0, x)."""
+    """y = max(0, x);  dx = g [x > 0]."""
     return act.ReLU()(_t(x))
 
 
 def leaky_relu(x, negative_slope=0.01):
-    """y = x for x > 0, negative_slope * x otherwise."""
+    """y = x for x > 0, negative_slope * x otherwise;  dx = g (1 or negative_slope)."""
     return act.LeakyReLU(negative_slope)(_t(x))
 
 
 def sigmoid(x):
-    """y = 1 / (1 + e^-x), stable for large |x|."""
+    """y = 1 / (1 + e^-x), computed from e^-|x| so it is stable for large |x|;  dx = g y (1 - y)."""
     return act.Sigmoid()(_t(x))
 
 
 def tanh(x):
-    """y = tanh x."""
+    """y = tanh x = (e^x - e^-x) / (e^x + e^-x);  dx = g (1 - y^2)."""
     return act.Tanh()(_t(x))
 
 
-def gelu(x):
-    """y = x * Phi(x) with the exact normal CDF Phi (PyTorch's default, approximate='none')."""
-    return act.GELU()(_t(x))
+def gelu(x, approximate="none"):
+    """y = x * Phi(x) with the exact normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2 (PyTorch's default);
+    ``approximate="tanh"`` uses Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2."""
+    return act.GELU(approximate)(_t(x))
 
 
 def softmax(x, axis=-1, dim=None):

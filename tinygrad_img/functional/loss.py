@@ -13,10 +13,17 @@ def _t(x):
 
 
 def _array(x, ref):
+    """The raw array of an option (class weights, targets) on ``ref``'s device, or None."""
     if x is None:
         return None
-    data = x.data if isinstance(x, Tensor) else ref.xp.asarray(x)
-    return data
+    return x.data if isinstance(x, Tensor) else ref.xp.asarray(x)
+
+
+def _target(target, input):
+    """The target as a Tensor of the input's device and dtype (an int or float64 target must not
+    promote a float32 loss)."""
+    target = target if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    return target.astype(input.dtype)
 
 
 def _reduce(op, loss, reduction):
@@ -51,25 +58,26 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
 
 
 def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
-    """l_i = -w_{y_i} log_probs[i, y_i] (the input already holds log-probabilities)."""
+    """l_i = -w_{y_i} log_probs[i, y_i] (the input already holds log-probabilities, class axis 1);
+    "mean" divides by sum_i w_{y_i} over the samples not equal to ``ignore_index``."""
     log_probs = _t(log_probs)
     return WeightedNLL(_array(target, log_probs), _array(weight, log_probs), ignore_index, 0.0,
                        reduction, False, "nll_loss")(log_probs)
 
 
 def mse_loss(input, target, reduction="mean"):
-    """l = (input - target)^2."""
+    """l = (input - target)^2, reduced by ``reduction`` ("mean" = (1/n) sum over all elements)."""
     input = _t(input)
-    target = _t(target) if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    target = _target(target, input)
     _check_same_shape("mse_loss", input, target)
     d = input - target
     return _reduce("mse_loss", d * d, reduction)
 
 
 def l1_loss(input, target, reduction="mean"):
-    """l = |input - target|."""
+    """l = |input - target|, reduced by ``reduction``; dl/dinput = sign(input - target)."""
     input = _t(input)
-    target = _t(target) if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    target = _target(target, input)
     _check_same_shape("l1_loss", input, target)
     return _reduce("l1_loss", abs(input - target), reduction)
 
@@ -77,7 +85,7 @@ def l1_loss(input, target, reduction="mean"):
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """l = -w [t log p + (1 - t) log(1 - p)], each log clamped at -100 as PyTorch does."""
     input = _t(input)
-    target = _t(target) if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    target = _target(target, input)
     _check_same_shape("binary_cross_entropy", input, target)
     p = input.data
     if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
@@ -92,10 +100,13 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
-    """l = -w [pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably from the logits."""
+    """l = -w [pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably from the logits
+    as (1 - t) x + (1 + (pw - 1) t) softplus(-x)."""
     input = _t(input)
-    target = _t(target) if isinstance(target, Tensor) else Tensor(target, device=input.device)
-    loss = BCEWithLogits(_array(pos_weight, input))(input, target)
+    target = _target(target, input)
+    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    pw = _array(pos_weight, input)
+    loss = BCEWithLogits(None if pw is None else pw.astype(input.dtype, copy=False))(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce("binary_cross_entropy_with_logits", loss, reduction)

@@ -6,3 +6,4 @@ from .conv import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
+from . import init, utils  # noqa: F401,E402

@@ -1,5 +1,6 @@
 """Module and Parameter: the PyTorch-style container of layers, weights and buffers."""
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class Module:
         elif isinstance(value, Module):
             self._modules[name] = value
         elif name in self.__dict__.get("_buffer_names", ()):
-            self._buffers[name] = value
+            self._buffers[name] = value if value is None or isinstance(value, Tensor) else Tensor(value)
         else:
             object.__setattr__(self, name, value)
             return
@@ -151,8 +152,9 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (or set it to fresh zeros when ``set_to_none=False``)."""
         for p in self.parameters():
-            p.grad = None
+            p.grad = None if set_to_none else Tensor(p.xp.zeros_like(p.data))
 
     def requires_grad_(self, flag=True):
         for p in self.parameters():
@@ -175,22 +177,33 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy values into the parameters and buffers in place.
 
-        Every problem (missing or unexpected keys, shape mismatches) is found
-        before anything is copied, so a failed load leaves the module unchanged.
+        Every problem (missing or unexpected keys, shape mismatches, a float
+        value for an integer buffer or the reverse) is found before anything is
+        copied, so a failed load leaves the module unchanged; each offending key
+        is named. With ``strict=False`` missing and unexpected keys are allowed
+        (and returned) but shape and dtype mismatches still raise.
         Returns ``(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict for {type(self).__name__}: expected a dict of tensors/arrays, "
+                            f"got {type(state_dict).__name__}")
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []
         for k, t in own.items():
-            if k in state_dict:
-                shape = tuple(np.shape(state_dict[k].data if isinstance(state_dict[k], Tensor) else state_dict[k]))
-                if shape != t.shape:
-                    mismatched.append(f"{k}: checkpoint {shape} vs model {t.shape}")
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            if not hasattr(v, "shape") or not hasattr(v, "dtype"):
+                mismatched.append(f"{k}: expected an array, got {type(v).__name__}")
+            elif tuple(v.shape) != t.shape:
+                mismatched.append(f"{k}: shape {tuple(v.shape)} in checkpoint vs {t.shape} in model")
+            elif (np.dtype(v.dtype).kind in "fc") != (t.dtype.kind in "fc"):
+                mismatched.append(f"{k}: dtype {np.dtype(v.dtype)} in checkpoint vs {t.dtype} in model")
         problems = []
         if mismatched:
-            problems.append("shape mismatch for " + "; ".join(mismatched))
+            problems.append("mismatch for " + "; ".join(mismatched))
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
         if strict and unexpected:
@@ -200,8 +213,7 @@ class Module:
         for k, t in own.items():
             if k in state_dict:
                 v = state_dict[k]
-                v = v.data if isinstance(v, Tensor) else v
-                v = backend.to_device(v, t.device)
+                v = backend.to_device(v.data if isinstance(v, Tensor) else v, t.device)
                 t.data[...] = v.astype(t.dtype, copy=False)
         return missing, unexpected
 
@@ -225,6 +237,12 @@ class Module:
 
     def cpu(self):
         return self.to("cpu")
+
+    def float(self):
+        return self.to(dtype=np.float32)
+
+    def double(self):
+        return self.to(dtype=np.float64)
 
     def cuda(self):
         return self.to("cuda")

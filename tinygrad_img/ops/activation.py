@@ -62,25 +62,45 @@ class Tanh(Function):
 
 class GELU(Function):
     """y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2 (exact form, PyTorch's default);
-    dx = g (Phi(x) + x phi(x)), phi the standard normal density."""
+    dx = g (Phi(x) + x phi(x)), phi the standard normal density.
+
+    ``approximate="tanh"``: Phi(x) ~ (1 + tanh(u)) / 2 with u = sqrt(2/pi) (x + 0.044715 x^3),
+    dx = g ((1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2), t = tanh(u).
+    """
+    def __init__(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
     def forward(self, x):
         self.x = x
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            self.t = get_array_module(x).tanh(k * (x + 0.044715 * x * x * x))
+            return 0.5 * x * (1 + self.t)
         self.cdf = (0.5 * (1 + _erf(x * (1 / math.sqrt(2))))).astype(x.dtype)
         return x * self.cdf
 
     def backward(self, g):
         xp = get_array_module(g)
-        pdf = xp.exp(-0.5 * self.x * self.x) * (1 / math.sqrt(2 * math.pi))
-        return g * (self.cdf + self.x * pdf)
+        x = self.x
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            t = self.t
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
+        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return g * (self.cdf + x * pdf)
 
 
 def stable_softmax(x, axis):
+    """softmax on raw arrays: e^{x - max} / sum e^{x - max} along ``axis`` (never overflows)."""
     xp = get_array_module(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def stable_log_softmax(x, axis):
+    """log-softmax on raw arrays: (x - max) - log sum e^{x - max} along ``axis`` (log-sum-exp)."""
     xp = get_array_module(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))

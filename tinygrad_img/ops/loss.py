@@ -29,6 +29,8 @@ def target_coefficients(op, scores, target, weight, ignore_index, label_smoothin
     xp = get_array_module(scores)
     n_classes = scores.shape[-1]
     dtype = scores.dtype
+    if weight is not None and weight.shape != (n_classes,):
+        raise ValueError(f"{op}: class weight of shape {weight.shape} does not match {n_classes} classes")
     w = xp.ones(n_classes, dtype=dtype) if weight is None else weight.astype(dtype, copy=False)
     eps = float(label_smoothing)
     if target.dtype.kind in "iu":
@@ -41,8 +43,8 @@ def target_coefficients(op, scores, target, weight, ignore_index, label_smoothin
         if valid.any() and (int(safe.min()) < 0 or int(safe.max()) >= n_classes):
             raise ValueError(f"{op}: target holds class indices outside [0, {n_classes}) "
                              f"(min {int(safe.min())}, max {int(safe.max())})")
-        a = xp.zeros(scores.shape, dtype=dtype)
-        xp.put_along_axis(a, safe[..., None], 1.0 - eps, axis=-1)
+        a = (safe[..., None] == xp.arange(n_classes)).astype(dtype)  # one-hot (works on CuPy too)
+        a *= 1.0 - eps
         if eps:
             a += eps / n_classes
         a *= w
@@ -85,7 +87,8 @@ class WeightedNLL(Function):
         if self.fused:
             scores = stable_log_softmax(scores, -1)
         self.logp = scores
-        self.a, self.denom = target_coefficients(self.op, scores, self.target, self.weight,
+        target = self.target if self.target.dtype.kind in "iu" else _class_last(self.target)
+        self.a, self.denom = target_coefficients(self.op, scores, target, self.weight,
                                                  self.ignore_index, self.label_smoothing)
         self.target = self.weight = None
         per_sample = -(self.a * scores).sum(axis=-1)

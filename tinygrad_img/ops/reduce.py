@@ -10,13 +10,15 @@ def normalize_axis(axis, ndim, op="reduce"):
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(a % ndim if ndim else 0)
+        if ndim:  # a 0-d tensor accepts axis 0 / -1 (as PyTorch does) and reduces nothing
+            out.append(a % ndim)
     return tuple(sorted(set(out)))
 
 
 def keepdims_shape(shape, axes):
+    """``shape`` with the reduced ``axes`` set to 1 (what keepdims=True gives)."""
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 

@@ -58,8 +58,18 @@ class BroadcastTo(Function):
 
 
 def _is_advanced(index):
+    """True when ``index`` holds an integer/boolean array or list (NumPy's advanced indexing)."""
     items = index if isinstance(index, tuple) else (index,)
     return any(hasattr(i, "shape") or isinstance(i, (list, tuple)) for i in items)
+
+
+def _on_device(index, xp):
+    """Index arrays and lists given on the host become device arrays when the data lives on the GPU."""
+    if xp is np:
+        return index
+    if isinstance(index, tuple):
+        return tuple(_on_device(i, xp) for i in index)
+    return xp.asarray(index) if isinstance(index, (list, np.ndarray)) else index
 
 
 class GetItem(Function):
@@ -69,6 +79,7 @@ class GetItem(Function):
 
     def forward(self, x):
         self.in_shape, self.dtype = x.shape, x.dtype
+        self.index = _on_device(self.index, get_array_module(x))
         try:
             return x[self.index]
         except IndexError as e:
@@ -117,7 +128,11 @@ class Pad(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        width = np.broadcast_to(np.asarray(self.pad_width, dtype=np.int64), (x.ndim, 2))
+        try:
+            width = np.broadcast_to(np.asarray(self.pad_width, dtype=np.int64), (x.ndim, 2))
+        except ValueError:
+            raise ValueError(f"pad: pad_width {self.pad_width!r} does not fit a tensor of shape {x.shape}; "
+                             "give an int, a (before, after) pair or one pair per axis") from None
         if (width < 0).any():
             raise ValueError(f"pad: negative pad width {self.pad_width!r}")
         self.slices = tuple(slice(int(a), int(a) + s) for (a, _), s in zip(width, x.shape))

@@ -1,0 +1,141 @@
+"""conv2d / max_pool2d forward and forward+backward: tinygrad_img vs PyTorch CPU, plus kernel timings.
+
+Both engines run in the same process on the same float32 data, interleaved round by
+round; each cell is the median over rounds; ratio = ours / PyTorch. The GEMM ceiling is
+the measured rate of a 2048^3 float32 numpy matmul. Targets (issue 3): conv fwd+bwd
+geometric-mean ratio <= 1.5 (each <= 2.0); forward of the 3x3 64-channel shapes >= 60%
+of the GEMM ceiling; max_pool2d fwd+bwd <= 2.0; Numba kernels >= 3x the NumPy reference.
+
+    python benchmarks/bench_conv.py [--rounds 7]
+"""
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import tinygrad_img as tg  # noqa: E402
+import tinygrad_img.functional as F  # noqa: E402
+from tinygrad_img.kernels import get  # noqa: E402
+
+CONV_SHAPES = [(64, 1, 28, 28, 32, 3, 1, 0), (64, 32, 13, 13, 64, 3, 1, 0), (64, 3, 32, 32, 32, 3, 1, 0),
+               (32, 64, 56, 56, 64, 3, 1, 1), (32, 64, 56, 56, 128, 3, 2, 1)]
+
+
+def _clock(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _interleaved(ours, theirs, rounds):
+    """Median seconds of ours and theirs, run alternately after one warm-up each."""
+    ours(), theirs()
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(_clock(ours))
+        b.append(_clock(theirs))
+    return statistics.median(a), statistics.median(b)
+
+
+def gemm_rate():
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    a @ a
+    return 2 * 2048 ** 3 / min(_clock(lambda: a @ a) for _ in range(5)) / 1e9
+
+
+def _conv_pair(shape, backward):
+    n, c, h, w, o, k, s, p = shape
+    rng = np.random.default_rng(0)
+    x, wt = rng.standard_normal((n, c, h, w), dtype=np.float32), rng.standard_normal((o, c, k, k), dtype=np.float32)
+    xo, wo = tg.Tensor(x, requires_grad=backward), tg.Tensor(wt, requires_grad=backward)
+    xt, wtt = torch.tensor(x, requires_grad=backward), torch.tensor(wt, requires_grad=backward)
+
+    def ours():
+        xo.grad = wo.grad = None
+        y = F.conv2d(xo, wo, None, s, p)
+        if backward:
+            y.backward(tg.ones(*y.shape))
+
+    def theirs():
+        xt.grad = wtt.grad = None
+        y = TF.conv2d(xt, wtt, None, s, p)
+        if backward:
+            y.backward(torch.ones_like(y))
+    oh = (h + 2 * p - k) // s + 1
+    return ours, theirs, 2 * n * o * c * k * k * oh * oh
+
+
+def bench_conv(rounds, ceiling):
+    print(f"{'conv2d (N,C,H,W,O,k,s,p)':<34}{'fwd ms':>8}{'torch':>8}{'ratio':>7}{'GFLOP/s':>9}{'%gemm':>7}"
+          f"{'f+b ms':>9}{'torch':>8}{'ratio':>7}")
+    ratios = []
+    for shape in CONV_SHAPES:
+        ours, theirs, flops = _conv_pair(shape, backward=False)
+        fa, fb = _interleaved(ours, theirs, rounds)
+        ours, theirs, _ = _conv_pair(shape, backward=True)
+        ba, bb = _interleaved(ours, theirs, rounds)
+        ratios.append(ba / bb)
+        rate = flops / fa / 1e9
+        print(f"{str(shape):<34}{fa * 1e3:>8.2f}{fb * 1e3:>8.2f}{fa / fb:>7.2f}{rate:>9.1f}{100 * rate / ceiling:>6.0f}%"
+              f"{ba * 1e3:>9.2f}{bb * 1e3:>8.2f}{ba / bb:>7.2f}")
+    print(f"conv2d fwd+bwd geometric-mean ratio: {math.exp(statistics.mean(map(math.log, ratios))):.2f}")
+
+
+def bench_pool(rounds):
+    x = np.random.default_rng(0).standard_normal((64, 32, 26, 26), dtype=np.float32)
+    xo, xt = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+
+    def ours():
+        xo.grad = None
+        y = F.max_pool2d(xo, 2)
+        y.backward(tg.ones(*y.shape))
+
+    def theirs():
+        xt.grad = None
+        y = TF.max_pool2d(xt, 2)
+        y.backward(torch.ones_like(y))
+    a, b = _interleaved(ours, theirs, rounds)
+    print(f"max_pool2d 2x2 (64,32,26,26) fwd+bwd: ours {a * 1e3:.2f} ms, torch {b * 1e3:.2f} ms, ratio {a / b:.2f}")
+
+
+def bench_kernels(rounds):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 64, 28, 28), dtype=np.float32)
+    conv = (3, 3, 1, 1, 1, 1, 1, 1)
+    col = get("im2col", "numba")(x, *conv)
+    y, arg = get("maxpool2d_forward", "numba")(x, 2, 2, 2, 2, 0, 0)
+    cases = {
+        "im2col": lambda k: k(x, *conv),
+        "col2im": lambda k: k(col, x.shape, *conv),
+        "maxpool2d_forward": lambda k: k(x, 2, 2, 2, 2, 0, 0),
+        "maxpool2d_backward": lambda k: k(y, arg, x.shape, 2, 2, 2, 2, 0, 0),
+        "avgpool2d_forward": lambda k: k(x, 3, 3, 2, 2, 1, 1, True),
+        "avgpool2d_backward": lambda k: k(x[:, :, :14, :14], x.shape, 3, 3, 2, 2, 1, 1, True),
+    }
+    print(f"{'kernel on (32,64,28,28)':<26}{'reference ms':>14}{'numba ms':>10}{'speed-up':>10}")
+    for name, call in cases.items():
+        ref, fast = get(name, "reference"), get(name, "numba")
+        a, b = _interleaved(lambda: call(ref), lambda: call(fast), rounds)
+        print(f"{name:<26}{a * 1e3:>14.2f}{b * 1e3:>10.2f}{a / b:>9.1f}x")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    ceiling = gemm_rate()
+    print(f"torch threads: {torch.get_num_threads()}; numpy 2048^3 float32 GEMM: {ceiling:.1f} GFLOP/s")
+    bench_conv(args.rounds, ceiling)
+    bench_pool(args.rounds)
+    bench_kernels(args.rounds)
+
+
+if __name__ == "__main__":
+    main()

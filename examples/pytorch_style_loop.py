@@ -1,0 +1,118 @@
+"""A PyTorch-style training and evaluation loop with a small residual network
+(SEEDS.md model 4).
+
+Source program: the survey articles' PyTorch ResNet18 fine-tuning example -
+device selection (``"cuda" if available else "cpu"``), a model with residual
+(skip) connections, ``optim.Adam`` and ``nn.CrossEntropyLoss``, the
+``for images, labels in loader: optimizer.zero_grad(); loss.backward();
+optimizer.step()`` loop, ``torch.save(model.state_dict())`` /
+``model.load_state_dict(torch.load(...))``, and an evaluation loop under
+``no_grad`` counting correct predictions. ResNet18 itself is too large for a
+minute on a CPU, so this is a ResNet-style network of the same building
+blocks (3x3 conv - BN - ReLU, identity or 1x1-projection shortcuts, global
+average pooling) on the bundled digits at 28x28.
+
+    python examples/pytorch_style_loop.py [--epochs 4] [--device cpu|cuda] [--quick]
+"""
+import argparse
+import os
+import tempfile
+
+import tinygrad_img as tg
+import tinygrad_img.functional as F
+from tinygrad_img import nn, optim
+from tinygrad_img.data import DataLoader, TensorDataset
+from tinygrad_img.data.datasets import load_digits
+
+
+class BasicBlock(nn.Module):
+    """out = relu(bn(conv(relu(bn(conv(x))))) + shortcut(x)), ResNet's basic block."""
+
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class SmallResNet(nn.Module):
+    """stem conv - 2 stages of BasicBlocks (16, 32 channels) - global average pool - Linear."""
+
+    def __init__(self, in_channels=1, num_classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.layer1 = BasicBlock(16, 16)
+        self.layer2 = BasicBlock(16, 32, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.stem(x)))
+        return self.fc(self.pool(x).flatten(1))
+
+
+def evaluate(model, loader, device):
+    """Accuracy = correct / total, counting arg-max predictions as the articles' loop does."""
+    model.eval()
+    correct = total = 0
+    with tg.no_grad():
+        for images, labels in loader:
+            outputs = model(images.to(device))
+            predicted = outputs.argmax(axis=1).numpy()
+            total += labels.shape[0]
+            correct += int((predicted == labels.numpy()).sum())
+    return correct / total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--device", default="cuda" if tg.cuda_available() else "cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--checkpoint", default=None, help="state_dict path (default: a temporary file)")
+    parser.add_argument("--quick", action="store_true", help="one epoch on 256 images (smoke test)")
+    args = parser.parse_args(argv)
+    tg.manual_seed(0)
+    device = args.device
+
+    (x_train, y_train), (x_test, y_test) = load_digits(size=28)
+    if args.quick:
+        args.epochs, x_train, y_train = 1, x_train[:256], y_train[:256]
+    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, seed=0)
+    test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=256)
+
+    model = SmallResNet().to(device)
+    optimizer = optim.Adam(model.parameters(), lr=3e-3)
+    for epoch in range(args.epochs):
+        model.train()
+        running = 0.0
+        for images, labels in train_loader:
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            running += loss.item() * labels.shape[0]
+        print(f"epoch {epoch + 1}/{args.epochs}: train loss {running / len(x_train):.4f}, "
+              f"test accuracy {evaluate(model, test_loader, device):.4f}")
+
+    path = args.checkpoint or os.path.join(tempfile.mkdtemp(), "resnet_digits.safetensors")
+    tg.save(model.state_dict(), path)
+    restored = SmallResNet().to(device)
+    restored.load_state_dict(tg.load(path))
+    accuracy = evaluate(restored, test_loader, device)
+    print(f"restored from {path}: test accuracy {accuracy:.4f}")
+    return accuracy
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Numba CPU kernels for im2col/col2im and pooling (same contract and results as reference.py).
+
+Parallel loops never share an output element: im2col gives each iteration one
+column row; col2im and the pooling kernels give each iteration one (n, c)
+image plane and gather into it every contribution that lands there, so no
+``prange`` iteration ever adds into memory another one writes.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .reference import avg_divisor, out_size
+from .registry import register
+
+
+@njit(cache=True)
+def _valid(o, s, offset, size):
+    """Range [lo, hi) of output positions q with 0 <= q*s - offset < size."""
+    lo = max(0, (offset + s - 1) // s)
+    hi = min(o, (size - 1 + offset) // s + 1)
+    return lo, max(lo, hi)
+
+
+@njit(cache=True, parallel=True)
+def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = x.shape
+    oh, ow = col.shape[4], col.shape[5]
+    for r in prange(c * kh * kw * n):
+        b = r % n
+        t = r // n
+        j = t % kw
+        t = t // kw
+        i = t % kh
+        ch = t // kh
+        xoff = pw - j * dw
+        xlo, xhi = _valid(ow, sw, xoff, w)
+        for oy in range(oh):
+            iy = oy * sh - ph + i * dh
+            dst = col[ch, i, j, b, oy]
+            if iy < 0 or iy >= h:
+                dst[:] = 0
+                continue
+            src = x[b, ch, iy]
+            for ox in range(xlo):
+                dst[ox] = 0
+            for ox in range(xlo, xhi):
+                dst[ox] = src[ox * sw - xoff]
+            for ox in range(xhi, ow):
+                dst[ox] = 0
+
+
+@njit(cache=True, parallel=True)
+def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = gx.shape
+    oh, ow = col.shape[4], col.shape[5]
+    for r in prange(n * c):
+        b = r // c
+        ch = r % c
+        plane = gx[b, ch]
+        plane[:] = 0
+        for i in range(kh):
+            ylo, yhi = _valid(oh, sh, ph - i * dh, h)
+            for j in range(kw):
+                xoff = pw - j * dw
+                xlo, xhi = _valid(ow, sw, xoff, w)
+                src = col[ch, i, j, b]
+                for oy in range(ylo, yhi):
+                    dst = plane[oy * sh - ph + i * dh]
+                    row = src[oy]
+                    for ox in range(xlo, xhi):
+                        dst[ox * sw - xoff] += row[ox]
+
+
+@njit(cache=True, parallel=True)
+def _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for r in prange(n * c):
+        b = r // c
+        ch = r % c
+        plane = x[b, ch]
+        for oy in range(oh):
+            y0 = oy * sh - ph
+            ylo, yhi = max(y0, 0), min(y0 + kh, h)
+            for ox in range(ow):
+                x0 = ox * sw - pw
+                xlo, xhi = max(x0, 0), min(x0 + kw, w)
+                best = -np.inf
+                arg = ylo * w + xlo
+                for iy in range(ylo, yhi):
+                    for ix in range(xlo, xhi):
+                        v = plane[iy, ix]
+                        if v > best or np.isnan(v):
+                            best = v
+                            arg = iy * w + ix
+                y[b, ch, oy, ox] = best
+                argmax[b, ch, oy, ox] = arg
+
+
+@njit(cache=True, parallel=True)
+def _maxpool_bwd(gy, argmax, gx):
+    n, c = gx.shape[0], gx.shape[1]
+    for r in prange(n * c):
+        b = r // c
+        ch = r % c
+        plane = gx[b, ch].ravel()
+        plane[:] = 0
+        g = gy[b, ch].ravel()
+        a = argmax[b, ch].ravel()
+        for k in range(g.size):
+            plane[a[k]] += g[k]
+
+
+@njit(cache=True, parallel=True)
+def _avgpool_fwd(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for r in prange(n * c):
+        b = r // c
+        ch = r % c
+        plane = x[b, ch]
+        for oy in range(oh):
+            y0 = oy * sh - ph
+            ylo, yhi = max(y0, 0), min(y0 + kh, h)
+            for ox in range(ow):
+                x0 = ox * sw - pw
+                xlo, xhi = max(x0, 0), min(x0 + kw, w)
+                total = zero
+                for iy in range(ylo, yhi):
+                    for ix in range(xlo, xhi):
+                        total += plane[iy, ix]
+                div = kh * kw if count_include_pad else (yhi - ylo) * (xhi - xlo)
+                y[b, ch, oy, ox] = total / div
+
+
+@njit(cache=True, parallel=True)
+def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = gx.shape
+    oh, ow = share.shape[2], share.shape[3]
+    for r in prange(n * c):
+        b = r // c
+        ch = r % c
+        plane = gx[b, ch]
+        plane[:] = 0
+        for oy in range(oh):
+            y0 = oy * sh - ph
+            ylo, yhi = max(y0, 0), min(y0 + kh, h)
+            for ox in range(ow):
+                x0 = ox * sw - pw
+                xlo, xhi = max(x0, 0), min(x0 + kw, w)
+                s = share[b, ch, oy, ox]
+                for iy in range(ylo, yhi):
+                    for ix in range(xlo, xhi):
+                        plane[iy, ix] += s
+
+
+@register("im2col", "numba")
+def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = x.shape
+    oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
+    col = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    _im2col(np.ascontiguousarray(x), col, kh, kw, sh, sw, ph, pw, dh, dw)
+    return col
+
+
+@register("col2im", "numba")
+def col2im(col, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
+    gx = np.empty(x_shape, dtype=col.dtype)
+    _col2im(np.ascontiguousarray(col), gx, kh, kw, sh, sw, ph, pw, dh, dw)
+    return gx
+
+
+@register("maxpool2d_forward", "numba")
+def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    shape = (n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
+    y = np.empty(shape, dtype=x.dtype)
+    argmax = np.empty(shape, dtype=np.int64)
+    _maxpool_fwd(np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
+    return y, argmax
+
+
+@register("maxpool2d_backward", "numba")
+def maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw):
+    gx = np.empty(x_shape, dtype=gy.dtype)
+    _maxpool_bwd(np.ascontiguousarray(gy), np.ascontiguousarray(argmax), gx)
+    return gx
+
+
+@register("avgpool2d_forward", "numba")
+def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
+    n, c, h, w = x.shape
+    y = np.empty((n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)), dtype=x.dtype)
+    _avgpool_fwd(np.ascontiguousarray(x), y, x.dtype.type(0), kh, kw, sh, sw, ph, pw, bool(count_include_pad))
+    return y
+
+
+@register("avgpool2d_backward", "numba")
+def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad):
+    share = gy / avg_divisor(x_shape, kh, kw, sh, sw, ph, pw, count_include_pad, gy.dtype)
+    gx = np.empty(x_shape, dtype=gy.dtype)
+    _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw)
+    return gx

@@ -1,0 +1,150 @@
+"""The "cuda" conv2d kernels of the registry: forward (with fused bias + ReLU),
+backward-data and backward-weight.
+
+Two equivalent algorithms per pass: the direct implicit-GEMM kernels of
+``cuda/conv.cu`` (float32; no column buffer in global memory) and im2col +
+``cupy.matmul`` (cuBLAS) + col2im. The autotune cache times both the first time a
+problem (shapes, options, dtype, device) is seen and keeps the faster;
+``cuda.set_conv_algorithm`` or env TINYGRAD_IMG_CONV_ALGO force one. Grouped
+convolutions are per-group matrix products: group g owns input channels
+[g*C/G, (g+1)*C/G) and output channels [g*O/G, (g+1)*O/G).
+"""
+import numpy as np
+
+from . import cuda, cuda_launch as cl
+from .registry import register
+
+
+def _conv_ints(g):
+    return cuda._ints(g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW,
+                      g.OH, g.OW, g.G)
+
+
+def _choose(op, g, dtype, candidates):
+    """Name of the algorithm to run: the forced one when set (and applicable), else autotuned."""
+    mode = cuda._forced_algorithm or cl.conv_algorithm_setting()
+    if len(candidates) == 1:
+        return next(iter(candidates))
+    key = (op, cuda._cp().cuda.Device().id, tuple(g), np.dtype(dtype).name)
+    return cuda.autotune.choose(key, candidates, cuda.time_gpu, forced=mode)
+
+
+def _candidates(dtype, implicit, im2col):
+    if dtype == np.float32:
+        return {"implicit": implicit, "im2col": im2col}
+    return {"im2col": im2col}
+
+
+def _im2col_args(g):
+    return g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW
+
+
+def _gy_by_group(gy, g):
+    """gy (N, O, OH, OW) -> (G, O/G, N*OH*OW), the right operand of the per-group products."""
+    return gy.transpose(1, 0, 2, 3).reshape(g.G, g.O // g.G, g.N * g.OH * g.OW)
+
+
+# ------------------------------------------------------------------ forward
+def _forward_implicit(x, w, b, g, relu):
+    cl.check_int32("conv2d", input=x.size, weight=w.size, output=g.N * g.O * g.OH * g.OW)
+    y = cuda._cp().empty((g.N, g.O, g.OH, g.OW), dtype=np.float32)
+    grid, block = cl.gemm_grid(g.O // g.G, g.N * g.OH * g.OW, g.G)
+    args = (x, w, w if b is None else b, y) + _conv_ints(g) + cuda._ints(b is not None, relu)
+    cuda._launch("conv.cu", "conv2d_fwd_implicit", grid, block, args)
+    return y
+
+
+def _forward_im2col(x, w, b, g, relu):
+    cp = cuda._cp()
+    k = g.C // g.G * g.KH * g.KW
+    col = cuda.im2col(x, *_im2col_args(g)).reshape(g.G, k, g.N * g.OH * g.OW)
+    y = cp.matmul(w.reshape(g.G, g.O // g.G, k), col).reshape(g.O, g.N, g.OH, g.OW)
+    y = cp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+    if b is not None:
+        y += b.reshape(1, g.O, 1, 1)
+    if relu:
+        cp.maximum(y, 0, out=y)
+    return y
+
+
+@register("conv2d_forward", "cuda")
+def conv2d_forward(x, w, b, stride, padding, dilation, groups, relu=False):
+    """y[n, o] = sum_{c in group(o), i, j} w[o, c, i, j] x_pad[n, c, y*s + i*d, x*s + j*d] + b[o],
+    then max(0, y) when ``relu``."""
+    op = "conv2d"
+    cl.check_array(op, "input", x, cuda.FLOATS, ndim=4)
+    cl.check_array(op, "weight", w, (x.dtype,), ndim=4)
+    g = cl.conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
+    if b is not None:
+        cl.check_array(op, "bias", b, (x.dtype,), shape=(g.O,))
+    candidates = _candidates(x.dtype, lambda: _forward_implicit(x, w, b, g, relu),
+                             lambda: _forward_im2col(x, w, b, g, relu))
+    name = _choose(("conv2d_forward", b is not None, bool(relu)), g, x.dtype, candidates)
+    return candidates[name]()
+
+
+# ------------------------------------------------------------------ backward data
+def _backward_data_implicit(gy, w, g):
+    cl.check_int32("conv2d_backward_data", grad_output=gy.size, weight=w.size, grad_input=g.N * g.C * g.H * g.W)
+    gx = cuda._cp().empty((g.N, g.C, g.H, g.W), dtype=np.float32)
+    grid, block = cl.gemm_grid(g.C // g.G, g.N * g.H * g.W, g.G)
+    cuda._launch("conv.cu", "conv2d_bwd_data_implicit", grid, block, (gy, w, gx) + _conv_ints(g))
+    return gx
+
+
+def _backward_data_im2col(gy, w, g):
+    cp = cuda._cp()
+    k = g.C // g.G * g.KH * g.KW
+    wt = w.reshape(g.G, g.O // g.G, k).transpose(0, 2, 1)
+    gcol = cp.matmul(wt, _gy_by_group(gy, g)).reshape(g.C, g.KH, g.KW, g.N, g.OH, g.OW)
+    return cuda.col2im(gcol, (g.N, g.C, g.H, g.W), *_im2col_args(g))
+
+
+@register("conv2d_backward_data", "cuda")
+def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
+    """gx = the adjoint of conv2d in x: gx[n, c, h, w] = sum over (o, i, j) and the outputs
+    (oy, ox) with oy*s - p + i*d = h (same along w) of w[o, c, i, j] gy[n, o, oy, ox]."""
+    op = "conv2d_backward_data"
+    cl.check_array(op, "weight", w, cuda.FLOATS, ndim=4)
+    g = cl.conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
+    cl.check_array(op, "grad_output", gy, (w.dtype,), shape=(g.N, g.O, g.OH, g.OW))
+    candidates = _candidates(w.dtype, lambda: _backward_data_implicit(gy, w, g),
+                             lambda: _backward_data_im2col(gy, w, g))
+    return candidates[_choose(op, g, w.dtype, candidates)]()
+
+
+# ------------------------------------------------------------------ backward weight
+def _backward_weight_implicit(gy, x, g):
+    cl.check_int32("conv2d_backward_weight", grad_output=gy.size, input=x.size)
+    cp = cuda._cp()
+    m, p, k = g.O // g.G, g.C // g.G * g.KH * g.KW, g.N * g.OH * g.OW
+    tiles = -(-m // cl.TILE_M) * -(-p // cl.TILE_N) * g.G
+    splits, chunk = cl.split_k(k, tiles, cuda._sm_count(cp.cuda.Device().id))
+    cl.check_int32("conv2d_backward_weight", partial_sums=splits * g.O * p)
+    out = cp.empty((splits, g.O, p), dtype=np.float32)
+    grid, block = cl.gemm_grid(m, p, g.G * splits)
+    args = (gy, x, out) + _conv_ints(g) + cuda._ints(splits, chunk)
+    cuda._launch("conv.cu", "conv2d_bwd_weight_implicit", grid, block, args)
+    gw = out[0] if splits == 1 else out.sum(axis=0)
+    return gw.reshape(g.O, g.C // g.G, g.KH, g.KW)
+
+
+def _backward_weight_im2col(gy, x, g):
+    cp = cuda._cp()
+    k = g.C // g.G * g.KH * g.KW
+    col = cuda.im2col(x, *_im2col_args(g)).reshape(g.G, k, g.N * g.OH * g.OW)
+    gw = cp.matmul(_gy_by_group(gy, g), col.transpose(0, 2, 1))
+    return gw.reshape(g.O, g.C // g.G, g.KH, g.KW)
+
+
+@register("conv2d_backward_weight", "cuda")
+def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
+    """gw[o, c, i, j] = sum_{n, oy, ox} gy[n, o, oy, ox] x_pad[n, c, oy*s + i*d, ox*s + j*d]
+    (c within o's group)."""
+    op = "conv2d_backward_weight"
+    cl.check_array(op, "input", x, cuda.FLOATS, ndim=4)
+    g = cl.conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
+    cl.check_array(op, "grad_output", gy, (x.dtype,), shape=(g.N, g.O, g.OH, g.OW))
+    candidates = _candidates(x.dtype, lambda: _backward_weight_implicit(gy, x, g),
+                             lambda: _backward_weight_im2col(gy, x, g))
+    return candidates[_choose(op, g, x.dtype, candidates)]()

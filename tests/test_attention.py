@@ -1,0 +1,214 @@
+"""Scaled dot-product attention and the attention layers: float64 gradchecks for every mask
+kind, PyTorch parity, NaN-free fully masked rows, seeded dropout, MultiheadAttention with
+copied projections (self and cross attention), TransformerEncoderLayer, and the errors."""
+import numpy as np
+import pytest
+
+import tinygrad_img as tg
+import tinygrad_img.functional as F
+from torch_parity import check_parity, requires_torch, torch
+
+RNG = np.random.default_rng(0)
+
+
+def arr(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def t64(a, grad=True):
+    return tg.Tensor(a, dtype="float64", requires_grad=grad)
+
+
+def bool_mask(*shape, p=0.35):
+    m = RNG.random(shape) > p
+    m[..., 0] = True  # every query keeps a key (PyTorch gives NaN otherwise)
+    return m
+
+
+# ----- gradchecks
+@pytest.mark.parametrize("kind", ["none", "bool", "float", "causal", "bool+causal"])
+def test_sdpa_gradcheck(kind):
+    q, k, v = arr(2, 3, 4), arr(2, 5, 4), arr(2, 5, 3)
+    mask = {"bool": tg.Tensor(bool_mask(3, 5)), "bool+causal": tg.Tensor(bool_mask(2, 3, 5))}.get(kind)
+    causal = "causal" in kind
+    if kind == "float":
+        m = t64(arr(3, 5))
+        assert tg.gradcheck(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m), [t64(q), t64(k), t64(v), m])
+    else:
+        assert tg.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, mask, is_causal=causal),
+                            [t64(q), t64(k), t64(v)])
+
+
+def test_sdpa_gradcheck_broadcast_leading_dims_and_returned_weights():
+    q, k, v = arr(2, 3, 4, 5), arr(3, 6, 5), arr(1, 1, 6, 2)
+    assert tg.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, return_weights=True),
+                        [t64(q), t64(k), t64(v)])
+
+
+def test_sdpa_gradcheck_with_seeded_dropout():
+    q, k, v = arr(2, 4, 3), arr(2, 5, 3), arr(2, 5, 3)
+
+    def fn(q, k, v):
+        tg.manual_seed(3)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=0.4)
+    assert tg.gradcheck(fn, [t64(q), t64(k), t64(v)])
+
+
+def test_sdpa_dropout_is_seeded_and_scaled():
+    q, k, v = (tg.Tensor(arr(2, 16, 8)) for _ in range(3))
+    tg.manual_seed(5)
+    out, w = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5, return_weights=True)
+    tg.manual_seed(5)
+    out2 = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
+    np.testing.assert_array_equal(out.numpy(), out2.numpy())
+    dropped = (w.numpy() == 0).mean()
+    assert 0.35 < dropped < 0.65
+    np.testing.assert_allclose(out.numpy(), w.numpy() @ v.numpy(), atol=1e-5)
+    full = F.scaled_dot_product_attention(q, k, v, return_weights=True)[1].numpy()
+    kept = w.numpy() != 0
+    np.testing.assert_allclose(w.numpy()[kept], 2 * full[kept], rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_fully_masked_row_gives_zeros_and_finite_grads(kind):
+    q, k, v = arr(2, 3, 4), arr(2, 5, 4), arr(2, 5, 3)
+    allowed = bool_mask(2, 3, 5)
+    allowed[1, 2] = False
+    mask = tg.Tensor(allowed) if kind == "bool" else tg.Tensor(np.where(allowed, 0.0, -np.inf).astype(np.float32))
+    ts = [tg.Tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*ts, mask)
+    assert np.isfinite(out.numpy()).all()
+    np.testing.assert_array_equal(out.numpy()[1, 2], 0)
+    (out * out).sum().backward()
+    for t in ts:
+        assert np.isfinite(t.grad.numpy()).all()
+    assert np.abs(ts[0].grad.numpy()[1, 2]).max() == 0
+    masked_rows = [i for i in range(3) if i != 2]
+    ref = F.scaled_dot_product_attention(tg.Tensor(q[1:, masked_rows]), tg.Tensor(k[1:]), tg.Tensor(v[1:]),
+                                         tg.Tensor(allowed[1:, masked_rows]))
+    np.testing.assert_allclose(out.numpy()[1, masked_rows], ref.numpy()[0], atol=1e-6)
+    assert tg.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, mask), [t64(a) for a in (q, k, v)])
+
+
+# ----- PyTorch parity
+@requires_torch
+@pytest.mark.parametrize("kind", ["none", "bool", "float", "causal", "causal_rect"])
+def test_sdpa_parity(kind):
+    L = 6
+    S = 9 if kind == "causal_rect" else 6
+    q, k, v = arr(2, 3, L, 8), arr(2, 3, S, 8), arr(2, 3, S, 5)
+    arrays = [q, k, v]
+    causal = kind.startswith("causal")
+    if kind == "bool":
+        arrays.append(bool_mask(2, 1, L, S))
+    if kind == "float":
+        arrays.append(arr(3, L, S))
+    check_parity(lambda q, k, v, *m: F.scaled_dot_product_attention(q, k, v, *m, is_causal=causal),
+                 lambda q, k, v, *m: torch.nn.functional.scaled_dot_product_attention(q, k, v, *m, is_causal=causal),
+                 arrays)
+
+
+def _copy(ours, theirs):
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+
+
+@requires_torch
+@pytest.mark.parametrize("masks", ["none", "bool", "float", "padding"])
+def test_mha_self_attention_parity(masks):
+    torch.manual_seed(0)
+    theirs = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    ours = tg.nn.MultiheadAttention(8, 2)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    _copy(ours, theirs)
+    kw = {}
+    if masks == "bool":
+        kw["attn_mask"] = ~bool_mask(4, 4)
+    if masks == "float":
+        kw["attn_mask"] = arr(3 * 2, 4, 4)
+    if masks == "padding":
+        kpm = np.zeros((3, 4), bool)
+        kpm[0, 2:] = True
+        kw["key_padding_mask"] = kpm
+
+    def run(model, wrap):
+        def fn(x):
+            return model(x, x, x, **{k: wrap(v) for k, v in kw.items()})
+        return fn
+    check_parity(run(ours, tg.Tensor), run(theirs, torch.tensor), [arr(3, 4, 8)])
+    grads = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads[name].grad.numpy(), atol=1e-4, rtol=1e-3, err_msg=name)
+
+
+@requires_torch
+def test_mha_cross_attention_kdim_vdim_parity():
+    torch.manual_seed(0)
+    theirs = torch.nn.MultiheadAttention(8, 4, kdim=6, vdim=5, batch_first=True)
+    ours = tg.nn.MultiheadAttention(8, 4, kdim=6, vdim=5)
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
+    _copy(ours, theirs)
+    kpm = np.zeros((2, 7), bool)
+    kpm[1, 5:] = True
+    check_parity(lambda q, k, v: ours(q, k, v, key_padding_mask=tg.Tensor(kpm), average_attn_weights=False),
+                 lambda q, k, v: theirs(q, k, v, key_padding_mask=torch.tensor(kpm), average_attn_weights=False),
+                 [arr(2, 3, 8), arr(2, 7, 6), arr(2, 7, 5)])
+
+
+@requires_torch
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_encoder_layer_parity(norm_first):
+    torch.manual_seed(0)
+    theirs = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True,
+                                              norm_first=norm_first)
+    ours = tg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, norm_first=norm_first)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    _copy(ours, theirs)
+    theirs.train()  # the training path: PyTorch's fused eval fast path is not the reference here
+    kpm = np.zeros((2, 5), bool)
+    kpm[0, 3:] = True
+    check_parity(lambda x: ours(x, src_key_padding_mask=tg.Tensor(kpm)),
+                 lambda x: theirs(x, src_key_padding_mask=torch.tensor(kpm)), [arr(2, 5, 8)])
+
+
+def test_mha_unbatched_and_time_first_agree_with_batch_first():
+    m = tg.nn.MultiheadAttention(6, 3)
+    x = arr(2, 4, 6)
+    out, w = m(x, x, x)
+    single, ws = m(x[1], x[1], x[1])
+    np.testing.assert_allclose(single.numpy(), out.numpy()[1], atol=1e-6)
+    np.testing.assert_allclose(ws.numpy(), w.numpy()[1], atol=1e-6)
+    np.testing.assert_allclose(w.numpy().sum(-1), 1, atol=1e-6)
+    m.batch_first = False
+    tf, _ = m(x.transpose(1, 0, 2), x.transpose(1, 0, 2), x.transpose(1, 0, 2), need_weights=False)
+    np.testing.assert_allclose(tf.numpy().transpose(1, 0, 2), out.numpy(), atol=1e-6)
+
+
+def test_sinusoidal_positional_encoding():
+    pe = tg.nn.sinusoidal_positional_encoding(7, 6).numpy()
+    pos, i = 5, 2
+    np.testing.assert_allclose(pe[pos, 2 * i], np.sin(pos / 10000 ** (2 * i / 6)), rtol=1e-6)
+    np.testing.assert_allclose(pe[pos, 2 * i + 1], np.cos(pos / 10000 ** (2 * i / 6)), rtol=1e-6)
+    assert tg.nn.sinusoidal_positional_encoding(3, 5).shape == (3, 5)
+    x = arr(2, 7, 6)
+    np.testing.assert_allclose(tg.nn.PositionalEncoding(6, max_len=10)(x).numpy(), x + pe, atol=1e-6)
+
+
+# ----- errors
+def test_errors():
+    q, k, v = (tg.Tensor(arr(2, 3, 4)) for _ in range(3))
+    with pytest.raises(ValueError, match="divisible"):
+        tg.nn.MultiheadAttention(10, 3)
+    with pytest.raises(ValueError, match=r"attn_mask \(4, 5\)"):
+        F.scaled_dot_product_attention(q, k, v, tg.Tensor(np.ones((4, 5), bool)))
+    with pytest.raises(ValueError, match="query dim 4 != key dim 5"):
+        F.scaled_dot_product_attention(q, tg.Tensor(arr(2, 3, 5)), v)
+    with pytest.raises(ValueError, match="key has 3 positions but value has 2"):
+        F.scaled_dot_product_attention(q, k, tg.Tensor(arr(2, 2, 4)))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        F.scaled_dot_product_attention(q, tg.Tensor(arr(3, 3, 4)), tg.Tensor(arr(3, 3, 4)))
+    m = tg.nn.MultiheadAttention(4, 2)
+    with pytest.raises(ValueError, match=r"key_padding_mask has shape \(2, 4\), expected \(2, 3\)"):
+        m(q, k, v, key_padding_mask=np.zeros((2, 4), bool))
+    with pytest.raises(ValueError, match="must end in 4 features"):
+        m(q, tg.Tensor(arr(2, 3, 5)), v)

@@ -1,0 +1,210 @@
+"""Batch transforms: each keeps shape and dtype and does what its name says."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import tinygrad_img as tg
+from tinygrad_img.data import transforms as T
+
+
+def _batch(n=6, c=3, h=9, w=9, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).random((n, c, h, w)).astype(dtype)
+
+
+ALL = [T.RandomHorizontalFlip(), T.RandomVerticalFlip(), T.RandomCrop(9, padding=2),
+       T.RandomRotation(20), T.RandomScale((0.8, 1.2)), T.RandomResizedCrop(9),
+       T.ColorJitter(0.4, 0.4, 0.4), T.GaussianNoise(0.1), T.Normalize((0.5, 0.4, 0.3), (0.2, 0.3, 0.4)),
+       T.Compose([T.RandomCrop(9, 1), T.RandomHorizontalFlip()])]
+
+
+@pytest.mark.parametrize("tr", ALL, ids=lambda t: type(t).__name__)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keeps_shape_dtype_and_kind(tr, dtype):
+    x = _batch(dtype=dtype)
+    out = tr(x)
+    assert isinstance(out, np.ndarray) and out.shape == x.shape and out.dtype == dtype
+    assert np.all(np.isfinite(out))
+    t = tr(tg.Tensor(x, dtype=dtype))
+    assert isinstance(t, tg.Tensor) and t.shape == x.shape and t.dtype == dtype
+
+
+@pytest.mark.parametrize("tr", ALL[:-1], ids=lambda t: type(t).__name__)
+def test_reproducible_with_manual_seed(tr):
+    x = _batch()
+    tg.manual_seed(5)
+    a = tr(x)
+    tg.manual_seed(5)
+    np.testing.assert_array_equal(a, tr(x))
+
+
+def test_flips():
+    x = _batch()
+    np.testing.assert_array_equal(T.RandomHorizontalFlip(1.0)(x), x[..., ::-1])
+    np.testing.assert_array_equal(T.RandomVerticalFlip(1.0)(x), x[..., ::-1, :])
+    np.testing.assert_array_equal(T.RandomHorizontalFlip(0.0)(x), x)
+    for flip in (T.RandomHorizontalFlip(1.0), T.RandomVerticalFlip(1.0)):
+        np.testing.assert_array_equal(flip(flip(x)), x)
+    x = _batch(n=400, c=1, h=2, w=3)
+    out = T.RandomHorizontalFlip(0.5)(x)
+    flipped = np.all(out == x[..., ::-1], axis=(1, 2, 3))
+    kept = np.all(out == x, axis=(1, 2, 3))
+    assert np.all(flipped | kept)
+    assert 150 < flipped.sum() < 250
+    with pytest.raises(ValueError, match="p must be"):
+        T.RandomHorizontalFlip(1.5)
+
+
+def test_random_crop():
+    x = _batch()
+    np.testing.assert_array_equal(T.RandomCrop(9, padding=0)(x), x)
+    out = T.RandomCrop((5, 4))(x)
+    assert out.shape == (6, 3, 5, 4)
+    padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    out = T.RandomCrop(9, padding=2)(np.repeat(x[:1], 40, axis=0))
+    offsets = set()
+    for img in out:
+        hits = [(i, j) for i in range(5) for j in range(5) if np.array_equal(img, padded[0, :, i:i + 9, j:j + 9])]
+        assert hits, "every crop is a window of the padded image"
+        offsets.add(hits[0])
+    assert len(offsets) > 5, "offsets are drawn per image"
+    edge = T.RandomCrop(9, padding=3, padding_mode="edge")(x)
+    assert edge.min() >= x.min() and edge.max() <= x.max()
+    with pytest.raises(ValueError, match="larger than the padded image"):
+        T.RandomCrop(12, padding=1)(x)
+
+
+def test_rotation_zero_and_quarter_turns():
+    x = _batch(h=8, w=8)
+    np.testing.assert_array_equal(T.RandomRotation(0)(x), x)
+    np.testing.assert_allclose(T.RandomRotation((90, 90))(x), np.rot90(x, 1, axes=(2, 3)), atol=1e-5)
+    y = _batch(h=7, w=7)
+    np.testing.assert_allclose(T.RandomRotation((-90, -90))(y), np.rot90(y, -1, axes=(2, 3)), atol=1e-5)
+    np.testing.assert_allclose(T.RandomRotation((180, 180))(y), y[..., ::-1, ::-1], atol=1e-5)
+
+
+def test_rotation_angles_differ_per_image_and_fill_outside():
+    x = np.ones((8, 1, 15, 15), dtype=np.float32)
+    out = T.RandomRotation((10, 40), fill=0.0)(x)
+    corners = out[:, 0, 0, 0]
+    assert np.all(corners < 1e-6), "corners rotate in from outside the image"
+    assert np.allclose(out[:, 0, 7, 7], 1.0), "the centre stays put"
+    masses = out.sum(axis=(1, 2, 3))
+    assert len(np.unique(np.round(masses, 3))) == 8
+
+
+def test_scale_identity_and_zoom():
+    x = _batch(h=9, w=9)
+    np.testing.assert_array_equal(T.RandomScale((1, 1))(x), x)
+    yy, xx = np.mgrid[:9, :9].astype(np.float32)
+    ramp = np.broadcast_to(xx, (2, 1, 9, 9)).copy()
+    zoomed = T.RandomScale((2, 2))(ramp)
+    np.testing.assert_allclose(zoomed[0, 0, 4], 4 + (np.arange(9) - 4) / 2.0, atol=1e-6)
+    shrunk = T.RandomScale((0.5, 0.5), fill=-1.0)(ramp)
+    assert shrunk[0, 0, 0, 0] == -1.0 and shrunk[0, 0, 4, 4] == 4.0
+
+
+def test_resized_crop():
+    x = _batch(h=8, w=8)
+    np.testing.assert_allclose(T.RandomResizedCrop(8, scale=(1, 1), ratio=(1, 1))(x), x, atol=1e-6)
+    out = T.RandomResizedCrop((5, 7), scale=(0.2, 0.6))(x)
+    assert out.shape == (6, 3, 5, 7) and out.dtype == np.float32
+    assert out.min() >= x.min() - 1e-6 and out.max() <= x.max() + 1e-6
+    with pytest.raises(ValueError):
+        T.RandomResizedCrop(8, scale=(0.5, 2.0))
+
+
+def test_normalize_math_and_errors():
+    x = _batch()
+    out = T.Normalize((0.1, 0.2, 0.3), (0.5, 0.25, 2.0))(x)
+    expect = (x - np.array([0.1, 0.2, 0.3]).reshape(1, 3, 1, 1)) / np.array([0.5, 0.25, 2.0]).reshape(1, 3, 1, 1)
+    np.testing.assert_allclose(out, expect, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="2 values but the batch has 3 channels"):
+        T.Normalize((0.1, 0.2), (1.0, 1.0))(x)
+    with pytest.raises(ValueError, match="positive"):
+        T.Normalize(0.0, 0.0)
+
+
+def test_color_jitter():
+    x = _batch()
+    np.testing.assert_array_equal(T.ColorJitter(0, 0, 0)(x), x)
+    np.testing.assert_allclose(T.ColorJitter(brightness=(2, 2), clip=False)(x), 2 * x, rtol=1e-6)
+    flat = T.ColorJitter(contrast=(0, 0))(x)
+    gray_mean = (x * np.array([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(1).mean(axis=(1, 2))
+    np.testing.assert_allclose(flat, np.broadcast_to(gray_mean[:, None, None, None], x.shape), rtol=1e-5)
+    gray = T.ColorJitter(saturation=(0, 0))(x)
+    np.testing.assert_allclose(gray[:, 0], gray[:, 1], atol=1e-6)
+    np.testing.assert_allclose(gray[:, 0], (x * np.array([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(1),
+                               rtol=1e-5)
+    b = T.ColorJitter(brightness=0.5, clip=False)(x)
+    ratio = (b / x).reshape(len(x), -1)
+    np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones_like(ratio), rtol=1e-5)
+    assert np.all((ratio[:, 0] >= 0.5) & (ratio[:, 0] <= 1.5)) and np.ptp(ratio[:, 0]) > 0
+    assert T.ColorJitter(brightness=3.0)(x).max() <= 1.0
+    with pytest.raises(ValueError, match="brightness"):
+        T.ColorJitter(brightness=-1)
+
+
+def test_gaussian_noise_statistics():
+    x = _batch(n=64, h=16, w=16)
+    np.testing.assert_array_equal(T.GaussianNoise(0.0)(x), x)
+    d = T.GaussianNoise(0.2)(x) - x
+    assert abs(d.std() - 0.2) < 0.005 and abs(d.mean()) < 0.005
+    assert T.GaussianNoise(0.5, clip=True)(x).min() >= 0.0
+
+
+def test_to_tensor_layouts():
+    rng = np.random.default_rng(0)
+    nhwc = rng.integers(0, 256, (2, 5, 6, 3), dtype=np.uint8)
+    out = T.ToTensor()(nhwc)
+    assert out.shape == (2, 3, 5, 6) and out.dtype == np.float32
+    np.testing.assert_allclose(out, nhwc.transpose(0, 3, 1, 2) / 255.0, rtol=1e-6)
+    nchw = nhwc.transpose(0, 3, 1, 2).copy()
+    np.testing.assert_allclose(T.ToTensor()(nchw), out)
+    assert T.ToTensor()(nhwc[0]).shape == (3, 5, 6)
+    assert T.ToTensor()(rng.integers(0, 256, (4, 8, 8), dtype=np.uint8)).shape == (4, 1, 8, 8)
+    assert T.ToTensor()(np.zeros((4, 4))).dtype == np.float32
+    t = T.ToTensor()(tg.Tensor(nhwc))
+    assert isinstance(t, tg.Tensor) and t.shape == (2, 3, 5, 6)
+    np.testing.assert_array_equal(T.ToTensor(layout="NHWC")(nchw[:, :, :3, :3].transpose(0, 2, 3, 1)),
+                                  T.ToTensor()(nchw[:, :, :3, :3]))
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="ToTensor first"):
+        T.RandomRotation(10)(np.zeros((2, 1, 4, 4), dtype=np.uint8))
+    with pytest.raises(ValueError, match="NCHW"):
+        T.RandomHorizontalFlip()(np.zeros((4, 4, 3), dtype=np.float32))
+    with pytest.raises(TypeError):
+        T.GaussianNoise()([[1.0]])
+    with pytest.raises(TypeError):
+        T.Compose([1])
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 4), c=st.sampled_from([1, 3]), h=st.integers(2, 12), w=st.integers(2, 12))
+def test_identity_settings_are_exact_for_any_shape(n, c, h, w):
+    x = np.random.default_rng(h * w).random((n, c, h, w)).astype(np.float32)
+    for tr in (T.RandomRotation(0), T.RandomScale((1, 1)), T.RandomCrop((h, w)), T.ColorJitter(),
+               T.RandomHorizontalFlip(0.0), T.RandomVerticalFlip(0.0)):
+        np.testing.assert_array_equal(tr(x), x)
+
+
+@pytest.mark.gpu
+def test_transforms_on_gpu_match_cpu():
+    import cupy
+    x = _batch()
+    g = cupy.asarray(x)
+    for tr in ALL:
+        out = tr(g)
+        assert isinstance(out, cupy.ndarray) and out.shape == x.shape and out.dtype == np.float32
+    exact = [T.RandomHorizontalFlip(1.0), T.RandomVerticalFlip(1.0), T.RandomRotation((90, 90)),
+             T.RandomScale((2, 2)), T.RandomCrop(9), T.Normalize(0.5, 0.2),
+             T.ColorJitter(brightness=(2, 2), contrast=(0.5, 0.5), saturation=(0.3, 0.3))]
+    for tr in exact:
+        np.testing.assert_allclose(cupy.asnumpy(tr(g)), tr(x), atol=1e-5)
+    t = T.RandomRotation(15)(tg.Tensor(x, device="cuda"))
+    assert t.device == "cuda"
+    tg.manual_seed(1)
+    a = cupy.asnumpy(T.RandomResizedCrop(9)(g))
+    tg.manual_seed(1)
+    np.testing.assert_array_equal(a, cupy.asnumpy(T.RandomResizedCrop(9)(g)))

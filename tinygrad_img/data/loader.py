@@ -1,0 +1,87 @@
+"""DataLoader: batches of a dataset as tensors on a device, optionally shuffled and augmented."""
+import numpy as np
+
+from .. import backend, random
+from ..tensor import Tensor
+from .dataset import Dataset, TensorDataset
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in batches of ``batch_size``.
+
+    Each batch is a tuple of :class:`~tinygrad_img.Tensor` on ``device`` (the
+    default device when None), one per field of the samples. The first field
+    (the inputs) keeps its dtype, except float64 which becomes float32; integer
+    fields after it (labels) become int64. ``transform`` (a callable on
+    a whole batch, e.g. a :mod:`~tinygrad_img.data.transforms` pipeline) is
+    applied to the first field (the images) after it is moved to ``device``,
+    so augmentation runs where training does.
+
+    With ``shuffle=True`` every epoch (each ``iter(loader)``) draws a new
+    permutation: from ``numpy.random.default_rng(seed)`` created once with the
+    loader when ``seed`` is given, else from the generator seeded by
+    ``tg.manual_seed``. Either way a fixed seed replays the same sequence of
+    epochs. ``drop_last`` drops a final batch smaller than ``batch_size``.
+    A NumPy array or tensor passed as ``dataset`` is wrapped in a TensorDataset,
+    a tuple of them likewise; a plain list of samples works like a Dataset.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, transform=None,
+                 seed=None, device=None):
+        if isinstance(dataset, tuple) and all(hasattr(a, "shape") for a in dataset):
+            dataset = TensorDataset(*dataset)
+        elif not isinstance(dataset, Dataset) and hasattr(dataset, "shape"):
+            dataset = TensorDataset(dataset)
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise TypeError(f"DataLoader: dataset must support len() and indexing, got {type(dataset).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: transform must be callable, got {type(transform).__name__}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.transform = transform
+        self.seed = seed
+        self.device = backend.check_device(device)
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def __len__(self):
+        """Number of batches per epoch."""
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _order(self):
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        rng = self._rng if self._rng is not None else random.generator("cpu")
+        return rng.permutation(n)
+
+    def _fetch(self, indices):
+        if hasattr(self.dataset, "get_batch"):
+            return self.dataset.get_batch(indices)
+        return Dataset.get_batch(self.dataset, indices)
+
+    def _to_tensors(self, fields):
+        out = []
+        for k, a in enumerate(fields):
+            a = backend.to_device(a.data if isinstance(a, Tensor) else a, self.device)
+            if k > 0 and a.dtype.kind in "iu":
+                a = a.astype(np.int64, copy=False)
+            if k == 0 and self.transform is not None:
+                a = self.transform(a)
+                a = a.data if isinstance(a, Tensor) else a
+            out.append(Tensor(a))
+        return tuple(out)
+
+    def __iter__(self):
+        order = self._order()
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self._to_tensors(self._fetch(idx))
+
+    def __repr__(self):
+        return (f"DataLoader(n={len(self.dataset)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}, device={self.device!r})")

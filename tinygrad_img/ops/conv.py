@@ -1,0 +1,271 @@
+"""2-D convolution by im2col + one GEMM per group, and its adjoint (transposed convolution).
+
+With the column matrix col (C*kh*kw, N*OH*OW) of x (kernels' ``im2col``):
+  y = W col,   dW = gy col^T,   dcol = W^T gy,   dx = col2im(dcol).
+The GEMMs run per sample (``matmul`` over a (groups, batch) stack of matrices
+whose views need no transposing copies) and the batch is processed in chunks,
+so the column buffer stays bounded (:func:`set_im2col_limit`) and the results
+do not depend on the chunk size. A device that registers direct
+``conv2d_forward`` / ``conv2d_backward_data`` / ``conv2d_backward_weight``
+kernels (CUDA) gets them instead; depthwise convolution (groups == C) has
+its own shift-and-add path because its per-group GEMMs are too thin to pay.
+"""
+import os
+from collections import namedtuple
+
+from ..autograd import Function
+from ..backend import device_of, get_array_module
+from ..kernels import registry
+from . import depthwise
+
+_limit = int(os.environ.get("TINYGRAD_IMG_IM2COL_BYTES", 256 << 20))
+# On the CPU chunks of about this size stay in the last-level cache: im2col
+# writes them and the GEMM reads them back while they are still there.
+_CPU_CHUNK_BYTES = 8 << 20
+
+
+def set_im2col_limit(nbytes):
+    """Bound the im2col column buffer to ``nbytes`` (default 256 MiB, or $TINYGRAD_IMG_IM2COL_BYTES)."""
+    global _limit
+    if int(nbytes) <= 0:
+        raise ValueError(f"set_im2col_limit: the limit must be a positive number of bytes, got {nbytes}")
+    _limit = int(nbytes)
+
+
+def get_im2col_limit():
+    """The current bound on the im2col column buffer, in bytes."""
+    return _limit
+
+
+def pair(value, name, op):
+    """An int or a pair of ints as a tuple (h, w)."""
+    if isinstance(value, int):
+        return (value, value)
+    try:
+        a, b = value
+        return (int(a), int(b))
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+
+
+class Geometry(namedtuple("Geometry", "kh kw sh sw ph pw dh dw groups")):
+    """Kernel size, stride, padding, dilation and groups of one convolution."""
+
+    @classmethod
+    def make(cls, op, kernel, stride, padding, dilation, groups):
+        (kh, kw), (sh, sw) = kernel, pair(stride, "stride", op)
+        (ph, pw), (dh, dw) = pair(padding, "padding", op), pair(dilation, "dilation", op)
+        if min(sh, sw) <= 0:
+            raise ValueError(f"{op}: stride must be positive, got {(sh, sw)}")
+        if min(dh, dw) <= 0:
+            raise ValueError(f"{op}: dilation must be positive, got {(dh, dw)}")
+        if min(ph, pw) < 0:
+            raise ValueError(f"{op}: padding must be non-negative, got {(ph, pw)}")
+        if int(groups) <= 0:
+            raise ValueError(f"{op}: groups must be positive, got {groups}")
+        return cls(kh, kw, sh, sw, ph, pw, dh, dw, int(groups))
+
+    @property
+    def args(self):
+        return self[:8]
+
+    def out_hw(self, h, w):
+        return ((h + 2 * self.ph - self.dh * (self.kh - 1) - 1) // self.sh + 1,
+                (w + 2 * self.pw - self.dw * (self.kw - 1) - 1) // self.sw + 1)
+
+    def pairs(self):
+        return (self.sh, self.sw), (self.ph, self.pw), (self.dh, self.dw)
+
+    @property
+    def pointwise(self):
+        """1x1 kernel, stride 1, no padding: x itself is the column matrix."""
+        return self.kh == self.kw == self.sh == self.sw == 1 and self.ph == self.pw == 0
+
+    def check_input(self, op, x_shape, weight_shape):
+        n, c, h, w = x_shape
+        eh, ew = self.dh * (self.kh - 1) + 1, self.dw * (self.kw - 1) + 1
+        if eh > h + 2 * self.ph or ew > w + 2 * self.pw:
+            raise ValueError(f"{op}: kernel {self.kh}x{self.kw} (dilation {(self.dh, self.dw)}) is larger than "
+                             f"the padded input {h + 2 * self.ph}x{w + 2 * self.pw} (input shape {tuple(x_shape)}, "
+                             f"padding {(self.ph, self.pw)}, weight shape {tuple(weight_shape)})")
+
+
+def _matmul_into(xp, a, b, out):
+    if xp.__name__ == "numpy":
+        xp.matmul(a, b, out=out)
+    else:
+        out[...] = xp.matmul(a, b)
+
+
+def _chunks(xp, n, sample_bytes):
+    cap = _limit if xp.__name__ != "numpy" else min(_limit, _CPU_CHUNK_BYTES)
+    size = max(1, min(n, cap // max(sample_bytes, 1)))
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _columns(x, geo):
+    """The column matrix of x as a (groups, N, C/groups*kh*kw, OH*OW) view."""
+    n, c = x.shape[:2]
+    if geo.pointwise:
+        return x.reshape(n, geo.groups, c // geo.groups, -1).transpose(1, 0, 2, 3)
+    col = registry.lookup("im2col", device_of(x))(x, *geo.args)
+    return col.reshape(geo.groups, -1, n, col.shape[4] * col.shape[5]).transpose(0, 2, 1, 3)
+
+
+def _fast(name, x):
+    return registry.lookup(name, device_of(x), required=False)
+
+
+def conv2d_forward(x, w, geo):
+    """y[n, o] = sum_{c,i,j} W[o, c, i, j] x_pad[n, c, y*sh + i*dh, x*sw + j*dw] (per group)."""
+    fast = _fast("conv2d_forward", x)
+    if fast is not None:
+        return fast(x, w, None, *geo.pairs(), geo.groups)
+    if depthwise.applies(x.shape, w.shape, geo.groups):
+        return depthwise.forward(x, w, geo)
+    xp = get_array_module(x)
+    n, c, h, wd = x.shape
+    o, g = w.shape[0], geo.groups
+    oh, ow = geo.out_hw(h, wd)
+    y = xp.empty((n, o, oh, ow), dtype=x.dtype)
+    wg = w.reshape(g, 1, o // g, -1)
+    yv = y.reshape(n, g, o // g, oh * ow).transpose(1, 0, 2, 3)
+    for s in _chunks(xp, n, c * geo.kh * geo.kw * oh * ow * x.itemsize):
+        _matmul_into(xp, wg, _columns(x[s], geo), yv[:, s])
+    return y
+
+
+def conv2d_backward_weight(gy, x, w_shape, geo):
+    """dW[o] = sum_n gy[n, o] col_n^T, summed sample by sample in batch order."""
+    fast = _fast("conv2d_backward_weight", x)
+    if fast is not None:
+        return fast(gy, x, tuple(w_shape), *geo.pairs(), geo.groups)
+    if depthwise.applies(x.shape, w_shape, geo.groups):
+        return depthwise.backward_weight(gy, x, w_shape, geo)
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
+    o, g = w_shape[0], geo.groups
+    gw = xp.zeros((g, o // g, c // g * geo.kh * geo.kw), dtype=x.dtype)
+    gyv = gy.reshape(n, g, o // g, -1).transpose(1, 0, 2, 3)
+    for s in _chunks(xp, n, c * geo.kh * geo.kw * gy.shape[2] * gy.shape[3] * x.itemsize):
+        per_sample = xp.matmul(gyv[:, s], _columns(x[s], geo).swapaxes(-1, -2))
+        for k in range(per_sample.shape[1]):
+            gw += per_sample[:, k]
+    return gw.reshape(w_shape)
+
+
+def conv2d_backward_data(gy, w, x_shape, geo):
+    """dx = col2im(W^T gy), chunk by chunk."""
+    fast = _fast("conv2d_backward_data", gy)
+    if fast is not None:
+        return fast(gy, w, tuple(x_shape), *geo.pairs(), geo.groups)
+    if depthwise.applies(x_shape, w.shape, geo.groups):
+        return depthwise.backward_data(gy, w, x_shape, geo)
+    xp = get_array_module(gy)
+    n, c, h, wd = x_shape
+    o, g = w.shape[0], geo.groups
+    oh, ow = gy.shape[2:]
+    kg = c // g * geo.kh * geo.kw
+    gx = xp.empty(x_shape, dtype=gy.dtype)
+    wt = w.reshape(g, 1, o // g, kg).swapaxes(-1, -2)
+    gyv = gy.reshape(n, g, o // g, oh * ow).transpose(1, 0, 2, 3)
+    col2im = registry.lookup("col2im", device_of(gy))
+    for s in _chunks(xp, n, c * geo.kh * geo.kw * oh * ow * gy.itemsize):
+        nb = s.stop - s.start
+        if geo.pointwise:
+            _matmul_into(xp, wt, gyv[:, s], gx[s].reshape(nb, g, c // g, -1).transpose(1, 0, 2, 3))
+            continue
+        gcol = xp.empty((c, geo.kh, geo.kw, nb, oh, ow), dtype=gy.dtype)
+        _matmul_into(xp, wt, gyv[:, s], gcol.reshape(g, kg, nb, oh * ow).transpose(0, 2, 1, 3))
+        gx[s] = col2im(gcol, (nb, c, h, wd), *geo.args)
+    return gx
+
+
+def _check_ndim(op, x, w):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D weight, got shape {w.shape}")
+    if x.dtype != w.dtype:
+        raise ValueError(f"{op}: input dtype {x.dtype} and weight dtype {w.dtype} differ")
+
+
+def _check_conv(op, x, w, b, geo, in_channels):
+    g = geo.groups
+    if x.shape[1] != in_channels:
+        raise ValueError(f"{op}: input has {x.shape[1]} channels but weight expects {in_channels} "
+                         f"(weight shape {w.shape}, groups {g})")
+    if x.shape[1] % g or w.shape[0] % g:
+        raise ValueError(f"{op}: groups {g} must divide the input channels ({x.shape[1]}) and the weight's "
+                         f"first dim (weight shape {w.shape})")
+    if b is not None and b.shape != (w.shape[0] if op == "conv2d" else w.shape[1] * g,):
+        raise ValueError(f"{op}: bias of shape {b.shape} does not match weight of shape {w.shape}")
+
+
+class Conv2d(Function):
+    """y = conv(x, W) + b with x (N, C, H, W), W (O, C/groups, kh, kw), b (O,)."""
+
+    def __init__(self, stride=1, padding=0, dilation=1, groups=1):
+        self.options = (stride, padding, dilation, groups)
+
+    def forward(self, x, w, b=None):
+        _check_ndim("conv2d", x, w)
+        self.geo = Geometry.make("conv2d", w.shape[2:], *self.options)
+        _check_conv("conv2d", x, w, b, self.geo, w.shape[1] * self.geo.groups)
+        self.geo.check_input("conv2d", x.shape, w.shape)
+        xp = get_array_module(x)
+        self.x, self.w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
+        y = conv2d_forward(self.x, self.w, self.geo)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, gy):
+        gy = get_array_module(gy).ascontiguousarray(gy)
+        gx = conv2d_backward_data(gy, self.w, self.x.shape, self.geo) if self.needs_grad[0] else None
+        gw = conv2d_backward_weight(gy, self.x, self.w.shape, self.geo) if self.needs_grad[1] else None
+        if len(self.needs_grad) == 3:
+            return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_grad[2] else None
+        return gx, gw
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of conv2d: y = conv2d_backward_data(x, W) + b, W (C_in, C_out/groups, kh, kw).
+
+    Output size (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1.
+    """
+
+    def __init__(self, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        self.options = (stride, padding, dilation, groups)
+        self.output_padding = pair(output_padding, "output_padding", "conv_transpose2d")
+
+    def forward(self, x, w, b=None):
+        op = "conv_transpose2d"
+        _check_ndim(op, x, w)
+        self.geo = geo = Geometry.make(op, w.shape[2:], *self.options)
+        _check_conv(op, x, w, b, geo, w.shape[0])
+        oph, opw = self.output_padding
+        if not (0 <= oph < geo.sh and 0 <= opw < geo.sw):
+            raise ValueError(f"{op}: output_padding {self.output_padding} must be non-negative and smaller "
+                             f"than the stride {(geo.sh, geo.sw)}")
+        n, _, h, wd = x.shape
+        out = (n, w.shape[1] * geo.groups,
+               (h - 1) * geo.sh - 2 * geo.ph + geo.dh * (geo.kh - 1) + oph + 1,
+               (wd - 1) * geo.sw - 2 * geo.pw + geo.dw * (geo.kw - 1) + opw + 1)
+        if min(out[2:]) <= 0:
+            raise ValueError(f"{op}: input shape {x.shape} with weight {w.shape}, stride {(geo.sh, geo.sw)} "
+                             f"and padding {(geo.ph, geo.pw)} gives an empty output {out}")
+        xp = get_array_module(x)
+        self.x, self.w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
+        y = conv2d_backward_data(self.x, self.w, out, geo)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, gy):
+        gy = get_array_module(gy).ascontiguousarray(gy)
+        gx = conv2d_forward(gy, self.w, self.geo) if self.needs_grad[0] else None
+        gw = conv2d_backward_weight(self.x, gy, self.w.shape, self.geo) if self.needs_grad[1] else None
+        if len(self.needs_grad) == 3:
+            return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_grad[2] else None
+        return gx, gw
