@@ -1,15 +1,19 @@
 """Numba CPU kernels for im2col/col2im and pooling (same contract and results as reference.py).
 
-Parallel loops never share an output element: im2col gives each iteration one
-column row; col2im and the pooling kernels give each iteration one (n, c)
-image plane and gather into it every contribution that lands there, so no
-``prange`` iteration ever adds into memory another one writes.
+Each kernel is a serial loop over a range of independent units and has a
+``prange`` driver for large arrays. Units never share an output element:
+im2col's unit is one column row; col2im's and the pooling kernels' unit is one
+(n, c) image plane, into which the unit gathers every contribution that lands
+there, so no ``prange`` iteration ever adds into memory another one writes.
 """
 import numpy as np
 from numba import njit, prange
 
 from .reference import avg_divisor, out_size
 from .registry import register
+
+# Arrays smaller than this are processed on one thread (see _run).
+PARALLEL_MIN_ELEMENTS = 1 << 22
 
 
 @njit(cache=True)
@@ -20,11 +24,11 @@ def _valid(o, s, offset, size):
     return lo, max(lo, hi)
 
 
-@njit(cache=True, parallel=True)
-def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw):
+@njit(cache=True)
+def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
     n, c, h, w = x.shape
     oh, ow = col.shape[4], col.shape[5]
-    for r in prange(c * kh * kw * n):
+    for r in range(start, stop):
         b = r % n
         t = r // n
         j = t % kw
@@ -33,26 +37,28 @@ def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw):
         ch = t // kh
         xoff = pw - j * dw
         xlo, xhi = _valid(ow, sw, xoff, w)
-        for oy in range(oh):
-            iy = oy * sh - ph + i * dh
-            dst = col[ch, i, j, b, oy]
-            if iy < 0 or iy >= h:
-                dst[:] = 0
-                continue
-            src = x[b, ch, iy]
-            for ox in range(xlo):
-                dst[ox] = 0
-            for ox in range(xlo, xhi):
-                dst[ox] = src[ox * sw - xoff]
-            for ox in range(xhi, ow):
-                dst[ox] = 0
+        ylo, yhi = _valid(oh, sh, ph - i * dh, h)
+        dst = col[ch, i, j, b]
+        src = x[b, ch]
+        dst[:ylo] = 0
+        dst[yhi:] = 0
+        for oy in range(ylo, yhi):
+            d = dst[oy]
+            s = src[oy * sh - ph + i * dh]
+            d[:xlo] = 0
+            d[xhi:] = 0
+            if sw == 1:
+                d[xlo:xhi] = s[xlo - xoff:xhi - xoff]
+            else:
+                for ox in range(xlo, xhi):
+                    d[ox] = s[ox * sw - xoff]
 
 
-@njit(cache=True, parallel=True)
-def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw):
+@njit(cache=True)
+def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
     n, c, h, w = gx.shape
     oh, ow = col.shape[4], col.shape[5]
-    for r in prange(n * c):
+    for r in range(start, stop):
         b = r // c
         ch = r % c
         plane = gx[b, ch]
@@ -70,11 +76,11 @@ def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw):
                         dst[ox * sw - xoff] += row[ox]
 
 
-@njit(cache=True, parallel=True)
-def _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw):
+@njit(cache=True)
+def _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    for r in prange(n * c):
+    for r in range(start, stop):
         b = r // c
         ch = r % c
         plane = x[b, ch]
@@ -96,10 +102,10 @@ def _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw):
                 argmax[b, ch, oy, ox] = arg
 
 
-@njit(cache=True, parallel=True)
-def _maxpool_bwd(gy, argmax, gx):
-    n, c = gx.shape[0], gx.shape[1]
-    for r in prange(n * c):
+@njit(cache=True)
+def _maxpool_bwd(gy, argmax, gx, start, stop):
+    c = gx.shape[1]
+    for r in range(start, stop):
         b = r // c
         ch = r % c
         plane = gx[b, ch].ravel()
@@ -110,11 +116,11 @@ def _maxpool_bwd(gy, argmax, gx):
             plane[a[k]] += g[k]
 
 
-@njit(cache=True, parallel=True)
-def _avgpool_fwd(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad):
+@njit(cache=True)
+def _avgpool_fwd(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad, start, stop):
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    for r in prange(n * c):
+    for r in range(start, stop):
         b = r // c
         ch = r % c
         plane = x[b, ch]
@@ -132,11 +138,11 @@ def _avgpool_fwd(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad):
                 y[b, ch, oy, ox] = total / div
 
 
-@njit(cache=True, parallel=True)
-def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw):
+@njit(cache=True)
+def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, start, stop):
     n, c, h, w = gx.shape
     oh, ow = share.shape[2], share.shape[3]
-    for r in prange(n * c):
+    for r in range(start, stop):
         b = r // c
         ch = r % c
         plane = gx[b, ch]
@@ -153,19 +159,67 @@ def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw):
                         plane[iy, ix] += s
 
 
+# Parallel drivers: each prange iteration runs the serial kernel on one unit
+# (a column row or an image plane), so iterations never write the same memory.
+@njit(cache=True, parallel=True)
+def _im2col_par(x, col, kh, kw, sh, sw, ph, pw, dh, dw):
+    for r in prange(col.shape[0] * kh * kw * x.shape[0]):
+        _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, r, r + 1)
+
+
+@njit(cache=True, parallel=True)
+def _col2im_par(col, gx, kh, kw, sh, sw, ph, pw, dh, dw):
+    for r in prange(gx.shape[0] * gx.shape[1]):
+        _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, r, r + 1)
+
+
+@njit(cache=True, parallel=True)
+def _maxpool_fwd_par(x, y, argmax, kh, kw, sh, sw, ph, pw):
+    for r in prange(x.shape[0] * x.shape[1]):
+        _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw, r, r + 1)
+
+
+@njit(cache=True, parallel=True)
+def _maxpool_bwd_par(gy, argmax, gx):
+    for r in prange(gx.shape[0] * gx.shape[1]):
+        _maxpool_bwd(gy, argmax, gx, r, r + 1)
+
+
+@njit(cache=True, parallel=True)
+def _avgpool_fwd_par(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad):
+    for r in prange(x.shape[0] * x.shape[1]):
+        _avgpool_fwd(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad, r, r + 1)
+
+
+@njit(cache=True, parallel=True)
+def _avgpool_bwd_par(share, gx, kh, kw, sh, sw, ph, pw):
+    for r in prange(gx.shape[0] * gx.shape[1]):
+        _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, r, r + 1)
+
+
+def _run(serial, parallel, size, units, *args):
+    """Small jobs (a conv chunk between two GEMMs) run serially: waking the worker
+    threads there costs more than it saves and they contend with the BLAS threads."""
+    if size >= PARALLEL_MIN_ELEMENTS:
+        parallel(*args)
+    else:
+        serial(*args, 0, units)
+
+
 @register("im2col", "numba")
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
     n, c, h, w = x.shape
     oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
     col = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), col, kh, kw, sh, sw, ph, pw, dh, dw)
+    _run(_im2col, _im2col_par, col.size, c * kh * kw * n, np.ascontiguousarray(x), col, kh, kw, sh, sw, ph, pw, dh, dw)
     return col
 
 
 @register("col2im", "numba")
 def col2im(col, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
     gx = np.empty(x_shape, dtype=col.dtype)
-    _col2im(np.ascontiguousarray(col), gx, kh, kw, sh, sw, ph, pw, dh, dw)
+    _run(_col2im, _col2im_par, col.size, x_shape[0] * x_shape[1], np.ascontiguousarray(col), gx,
+         kh, kw, sh, sw, ph, pw, dh, dw)
     return gx
 
 
@@ -175,14 +229,15 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     shape = (n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
     y = np.empty(shape, dtype=x.dtype)
     argmax = np.empty(shape, dtype=np.int64)
-    _maxpool_fwd(np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
+    _run(_maxpool_fwd, _maxpool_fwd_par, x.size, n * c, np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
     return y, argmax
 
 
 @register("maxpool2d_backward", "numba")
 def maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw):
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _maxpool_bwd(np.ascontiguousarray(gy), np.ascontiguousarray(argmax), gx)
+    _run(_maxpool_bwd, _maxpool_bwd_par, gx.size, x_shape[0] * x_shape[1], np.ascontiguousarray(gy),
+         np.ascontiguousarray(argmax), gx)
     return gx
 
 
@@ -190,7 +245,8 @@ def maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw):
 def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     n, c, h, w = x.shape
     y = np.empty((n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)), dtype=x.dtype)
-    _avgpool_fwd(np.ascontiguousarray(x), y, x.dtype.type(0), kh, kw, sh, sw, ph, pw, bool(count_include_pad))
+    _run(_avgpool_fwd, _avgpool_fwd_par, x.size, n * c, np.ascontiguousarray(x), y, x.dtype.type(0),
+         kh, kw, sh, sw, ph, pw, bool(count_include_pad))
     return y
 
 
@@ -198,5 +254,5 @@ def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
 def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad):
     share = gy / avg_divisor(x_shape, kh, kw, sh, sw, ph, pw, count_include_pad, gy.dtype)
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw)
+    _run(_avgpool_bwd, _avgpool_bwd_par, gx.size, x_shape[0] * x_shape[1], share, gx, kh, kw, sh, sw, ph, pw)
     return gx

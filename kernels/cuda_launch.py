@@ -11,10 +11,10 @@ import numpy as np
 
 THREADS = 256            # threads per block of every kernel
 MAX_BLOCKS = 65535 * 8   # grid-stride kernels never need more blocks than this
-TILE_M = TILE_N = 64     # output tile of the implicit-GEMM conv kernels (kernels/cuda/conv.cu)
-TILE_K = 16              # K step of those kernels; split-K chunks are multiples of it
+CONV_TILES = (64, 128)   # square output tiles of the implicit-GEMM conv kernels (kernels/cuda/conv.cu)
+TILE_K = 16              # split-K chunks are multiples of this (and of every kernel's K step)
 INT32_MAX = 2 ** 31 - 1
-CONV_ALGORITHMS = ("auto", "implicit", "im2col")
+CONV_ALGORITHMS = ("auto", "implicit", "implicit_64", "implicit_128", "im2col")
 
 ConvGeometry = namedtuple("ConvGeometry", "N C H W O KH KW SH SW PH PW DH DW OH OW G")
 PoolGeometry = namedtuple("PoolGeometry", "N C H W OH OW KH KW SH SW PH PW")
@@ -109,12 +109,19 @@ def elementwise_grid(total, threads=THREADS, max_blocks=MAX_BLOCKS):
     return (blocks, 1, 1), (threads, 1, 1)
 
 
-def gemm_grid(m, n, depth=1):
-    """(grid, block) of an implicit-GEMM kernel: one block per 64 x 64 tile of the (m, n)
-    product, ``depth`` along z (groups, times split-K chunks for backward-weight)."""
+def gemm_grid(m, n, depth=1, tile=64):
+    """(grid, block) of an implicit-GEMM kernel: one block per ``tile`` x ``tile`` tile of the
+    (m, n) product, ``depth`` along z (groups, times split-K chunks for backward-weight)."""
+    if tile not in CONV_TILES:
+        raise ValueError(f"conv2d: no kernel with tile {tile}; tiles are {CONV_TILES}")
     if depth > 65535:
         raise ValueError(f"conv2d: {depth} groups x split-K chunks exceed the CUDA grid limit 65535")
-    return (math.ceil(n / TILE_N), math.ceil(m / TILE_M), depth), (THREADS, 1, 1)
+    return (math.ceil(n / tile), math.ceil(m / tile), depth), (THREADS, 1, 1)
+
+
+def default_tile(m):
+    """The tile "implicit" uses without autotuning: 128 when the product has >= 96 rows."""
+    return 128 if m >= 96 else 64
 
 
 def split_k(k, tiles, sm_count, waves=2, min_tiles_per_chunk=4):
@@ -150,7 +157,7 @@ def nvrtc_options(compute_capability, supported_archs=None):
 
 
 def conv_algorithm_setting():
-    """The forced conv algorithm: env TINYGRAD_IMG_CONV_ALGO ("auto", "implicit" or "im2col")."""
+    """The forced conv algorithm: env TINYGRAD_IMG_CONV_ALGO, one of CONV_ALGORITHMS ("auto" by default)."""
     mode = os.environ.get("TINYGRAD_IMG_CONV_ALGO", "auto").strip().lower() or "auto"
     if mode not in CONV_ALGORITHMS:
         raise ValueError(f"TINYGRAD_IMG_CONV_ALGO must be one of {CONV_ALGORITHMS}, got {mode!r}")

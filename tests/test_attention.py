@@ -194,6 +194,30 @@ def test_sinusoidal_positional_encoding():
     np.testing.assert_allclose(tg.nn.PositionalEncoding(6, max_len=10)(x).numpy(), x + pe, atol=1e-6)
 
 
+@pytest.mark.gpu
+def test_sdpa_and_mha_on_gpu_match_cpu():
+    q, k, v = arr(2, 3, 4, 8), arr(2, 3, 6, 8), arr(2, 3, 6, 5)
+    allowed = bool_mask(2, 1, 4, 6)
+    allowed[0, 0, 1] = False
+    results = []
+    for device in ("cpu", "cuda"):
+        ts = [tg.Tensor(a, requires_grad=True, device=device) for a in (q, k, v)]
+        out = F.scaled_dot_product_attention(*ts, tg.Tensor(allowed, device=device), is_causal=True)
+        (out * out).sum().backward()
+        results.append([out.numpy()] + [t.grad.numpy() for t in ts])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
+    dropped = F.scaled_dot_product_attention(*(tg.Tensor(a, device="cuda") for a in (q, k, v)), dropout_p=0.3)
+    assert dropped.device == "cuda" and np.isfinite(dropped.numpy()).all()
+    m = tg.nn.MultiheadAttention(8, 2, kdim=6, vdim=5)
+    x, kv = arr(2, 3, 8), arr(2, 4, 6)
+    ref, w = m(x, kv, kv[..., :5])
+    m.to("cuda")
+    out, wg = m(tg.Tensor(x, device="cuda"), tg.Tensor(kv, device="cuda"), tg.Tensor(kv[..., :5], device="cuda"))
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5)
+    np.testing.assert_allclose(wg.numpy(), w.numpy(), atol=1e-6)
+
+
 # ----- errors
 def test_errors():
     q, k, v = (tg.Tensor(arr(2, 3, 4)) for _ in range(3))

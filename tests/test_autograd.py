@@ -257,3 +257,29 @@ def test_non_differentiable_function_outputs_do_not_require_grad():
     x = tg.randn(3, requires_grad=True)
     assert not (x > 0).requires_grad
     assert not x.argmax().requires_grad
+
+
+def test_no_graph_when_no_input_requires_grad():
+    y = tg.ones(2) * 2 + tg.ones(2)
+    assert y.creator is None and not y.requires_grad
+
+
+class _SeesNeedsGrad(Function):
+    """y = a * b that records in forward which inputs will want a gradient."""
+    def forward(self, a, b):
+        self.seen = self.needs_grad
+        return a * b
+
+    def backward(self, g):
+        return g, g
+
+
+def test_needs_grad_is_known_in_forward():
+    a, b = tg.ones(2, requires_grad=True), tg.ones(2)
+    f = _SeesNeedsGrad()
+    f(a, b)
+    assert f.seen == (True, False)
+    g = _SeesNeedsGrad()
+    with tg.no_grad():
+        g(a, b)
+    assert g.seen == (False, False)

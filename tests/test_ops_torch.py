@@ -278,3 +278,24 @@ def test_regression_and_binary_losses(name, reduction, shape, seed, weighted):
                 lambda a, b: TF.binary_cross_entropy_with_logits(a, b, weight=tw, reduction=reduction,
                                                                  pos_weight=torch.tensor(pw)))
     check_parity(*pair, [x, t])
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin", "gt", "le", "eq", "ne"])
+@SETTINGS
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), seed=seeds, keepdim=st.booleans())
+def test_ops_without_gradient(name, shape, seed, keepdim):
+    x = arr(seed, shape, "distinct")
+    y = arr(seed + 1, shape, "distinct")
+    y.reshape(-1)[::2] = x.reshape(-1)[::2]  # some equal elements for eq / ne / le
+    ours, theirs = {
+        "argmax": (lambda a, b: a.argmax(axis=-1, keepdims=keepdim), lambda a, b: a.argmax(dim=-1, keepdim=keepdim)),
+        "argmin": (lambda a, b: a.argmin(axis=0, keepdims=keepdim), lambda a, b: a.argmin(dim=0, keepdim=keepdim)),
+        "gt": (lambda a, b: a > b, lambda a, b: a > b),
+        "le": (lambda a, b: a <= b, lambda a, b: a <= b),
+        "eq": (lambda a, b: a == b, lambda a, b: a == b),
+        "ne": (lambda a, b: a != b, lambda a, b: a != b),
+    }[name]
+    out = ours(tg.Tensor(x), tg.Tensor(y))
+    ref = theirs(torch.tensor(x), torch.tensor(y))
+    assert not out.requires_grad and out.shape == tuple(ref.shape)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())

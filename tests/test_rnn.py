@@ -248,6 +248,24 @@ def test_1000_step_lstm_unroll_and_memory_is_stable():
     assert live() <= before + 3 * 10
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "RNN"])
+def test_layers_on_gpu_match_cpu(cls):
+    m = getattr(tg.nn, cls)(3, 4, num_layers=2, bidirectional=True)
+    x = arr(2, 5, 3)
+    ref = m(x, lengths=[5, 3])[0]
+    (ref * ref).sum().backward()
+    grads = {n: p.grad.numpy() for n, p in m.named_parameters()}
+    m.zero_grad()
+    m.to("cuda")
+    out = m(tg.Tensor(x, device="cuda"), lengths=[5, 3])[0]
+    (out * out).sum().backward()
+    assert out.device == "cuda"
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5, rtol=1e-4)
+    for n, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads[n], atol=1e-4, rtol=1e-3, err_msg=n)
+
+
 # ----- errors
 def test_errors_name_the_shapes():
     x, h, c, w_ih, w_hh, b_ih, b_hh = (tg.Tensor(a) if a is not None else None for a in cell_inputs(4))

@@ -204,3 +204,26 @@ def test_iteration_and_array_protocol():
     rows = [r.tolist() for r in t]
     assert rows == [[1.0, 2.0], [3.0, 4.0]]
     assert np.asarray(t).dtype == np.float32
+
+
+FREE_FUNCTIONS = ["Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "arange",
+                  "eye", "manual_seed", "concatenate", "cat", "stack", "where", "matmul", "maximum", "minimum", "pad",
+                  "no_grad", "enable_grad", "gradcheck", "GradcheckError", "cuda_available", "set_default_device",
+                  "get_default_device", "get_array_module", "is_grad_enabled", "Function"]
+METHODS = ["numpy", "item", "tolist", "to", "cpu", "cuda", "detach", "astype", "backward", "sum", "mean", "max",
+           "min", "var", "std", "argmax", "argmin", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "clip",
+           "reshape", "view", "flatten", "transpose", "permute", "T", "squeeze", "unsqueeze", "expand",
+           "broadcast_to", "softmax", "log_softmax", "abs", "shape", "ndim", "size", "dtype", "device",
+           "requires_grad", "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+           "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__neg__", "__abs__", "__getitem__", "__lt__",
+           "__le__", "__gt__", "__ge__", "__eq__", "__ne__"]
+FUNCTIONAL = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "linear", "cross_entropy",
+              "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+
+
+@pytest.mark.parametrize("owner, name", [(tg, n) for n in FREE_FUNCTIONS] + [(tg.Tensor, n) for n in METHODS]
+                         + [(F, n) for n in FUNCTIONAL])
+def test_api_name_exists_with_docstring(owner, name):
+    obj = getattr(owner, name)
+    doc = obj.__doc__  # a property's doc is its getter's or the one given to property()
+    assert doc and len(doc.strip()) > 5, f"{name} has no docstring"

@@ -178,7 +178,7 @@ def _accumulate(t, g):
     """Add ``g`` to ``t.grad`` out of place; never keep a read-only or aliased view."""
     Tensor = _tensor.Tensor
     if t.grad is None:
-        if not g.flags.writeable or not g.flags.c_contiguous:
+        if not getattr(g.flags, "writeable", True) or not g.flags.c_contiguous:  # CuPy 13 has no writeable
             g = g.copy()
         t.grad = Tensor._from_op(g, None, 0)
     else:

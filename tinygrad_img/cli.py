@@ -165,6 +165,8 @@ def bench(args):
 def main(argv=None):
     """Entry point of ``tinygrad-img`` and ``python -m tinygrad_img``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # argparse.REMAINDER drops leading options such as --quick
+        return bench(argparse.Namespace(args=argv[1:]))
     args = build_parser().parse_args(argv or ["train"])
     if args.command is None:
         args = build_parser().parse_args(["train"] + argv)

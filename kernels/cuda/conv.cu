@@ -12,13 +12,12 @@
 //                M = O/G, columns (c, i, j), K = N*OH*OW, split over gridDim.z into
 //                partial sums that the host adds in a fixed order (deterministic, no atomics)
 //
-// Block: 256 threads compute a 64 x 64 output tile, 4 x 4 per thread; K advances
-// 16 at a time through padded shared tiles. The wrappers in kernels/cuda.py
-// check dtype (float32), contiguity and that every index fits in 32 bits.
+// Every kernel exists in two tile shapes, chosen per problem by the autotuner in
+// kernels/cuda_conv.py: suffix _64 (a 64 x 64 output tile, 4 x 4 per thread, K step 16)
+// and _128 (128 x 128, 8 x 8 per thread, K step 8). Blocks have 256 threads. The
+// wrappers in kernels/cuda.py check dtype (float32), contiguity and that every index
+// fits in 32 bits.
 
-#define BM 64
-#define BN 64
-#define BK 16
 #define NTHREADS 256
 
 #define CONV_PARAMS int N, int C, int H, int W, int O, int KH, int KW, int SH, int SW, \
@@ -33,47 +32,56 @@ struct Shape {
     __device__ int ohw() const { return OH * OW; }
 };
 
-// C[m, p] for m in [m0, m0+64), p in [p0, p0+64), k in [k_begin, k_end):
-// acc[r][q] accumulates rows m0 + ty + 16 r and columns p0 + tx + 16 q.
-// A::load(m, k) and B::load(ctx, k) return the operand or 0 outside the tensor;
-// B::column(p) precomputes what a column needs. B_K_FAST picks the load order
-// of the B tile so that consecutive threads read consecutive addresses.
-template <class A, class B, bool B_K_FAST>
-__device__ void gemm_tile(const A& a, const B& b, int m0, int p0, int k_begin, int k_end, float acc[4][4]) {
+// The tile of C = A B with rows [m0, m0+BM), columns [p0, p0+BN), reduced over
+// k in [k_begin, k_end). Thread (tx, ty) = (tid % 16, tid / 16) accumulates
+// acc[r][q] for row m0 + ty + 16 r and column p0 + tx + 16 q (TM = BM/16 rows,
+// TN = BN/16 columns), so shared reads are broadcast or consecutive and the
+// epilogue's global writes coalesce. A::load(m, k) and B::load(ctx, k) return the
+// operand or 0 outside the tensor; B::column(p) precomputes what a column needs.
+// B_K_FAST picks the B tile's load order so consecutive threads read consecutive addresses.
+template <int BM, int BN, int BK, class A, class B, bool B_K_FAST>
+__device__ void gemm_tile(const A& a, const B& b, int m0, int p0, int k_begin, int k_end,
+                          float (&acc)[BM / 16][BN / 16]) {
+    constexpr int TM = BM / 16, TN = BN / 16;
+    constexpr int A_ROWS = NTHREADS / BK, A_LOADS = BM / A_ROWS;         // A tile: k fastest
+    constexpr int B_STEP = B_K_FAST ? NTHREADS / BK : NTHREADS / BN;     // B tile: k or p fastest
+    constexpr int B_LOADS = BK * BN / NTHREADS;
+    static_assert(BM % A_ROWS == 0 && (BK * BN) % NTHREADS == 0, "tile shape does not fit 256 threads");
     __shared__ float As[BK][BM + 1];
     __shared__ float Bs[BK][BN + 1];
     const int tid = threadIdx.x;
     const int tx = tid % 16, ty = tid / 16;
     const int ak = tid % BK, am = tid / BK;
-    int bk[4], bp[4];
-    typename B::Ctx ctx[4];
+    int bk[B_LOADS], bp[B_LOADS];
+    typename B::Ctx ctx[B_LOADS];
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
-        bk[r] = B_K_FAST ? tid % BK : tid / BN + 4 * r;
-        bp[r] = B_K_FAST ? tid / BK + 16 * r : tid % BN;
+    for (int r = 0; r < B_LOADS; ++r) {
+        bk[r] = B_K_FAST ? tid % BK : tid / BN + B_STEP * r;
+        bp[r] = B_K_FAST ? tid / BK + B_STEP * r : tid % BN;
         ctx[r] = b.column(p0 + bp[r]);
     }
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+        const int k = k0 + ak;
 #pragma unroll
-        for (int r = 0; r < 4; ++r) {
-            const int k = k0 + ak;
-            As[ak][am + 16 * r] = k < k_end ? a.load(m0 + am + 16 * r, k) : 0.0f;
+        for (int r = 0; r < A_LOADS; ++r)
+            As[ak][am + A_ROWS * r] = k < k_end ? a.load(m0 + am + A_ROWS * r, k) : 0.0f;
+#pragma unroll
+        for (int r = 0; r < B_LOADS; ++r) {
             const int kb = k0 + bk[r];
             Bs[bk[r]][bp[r]] = kb < k_end ? b.load(ctx[r], kb) : 0.0f;
         }
         __syncthreads();
 #pragma unroll
         for (int kk = 0; kk < BK; ++kk) {
-            float ra[4], rb[4];
+            float ra[TM], rb[TN];
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                ra[r] = As[kk][ty + 16 * r];
-                rb[r] = Bs[kk][tx + 16 * r];
-            }
+            for (int r = 0; r < TM; ++r) ra[r] = As[kk][ty + 16 * r];
 #pragma unroll
-            for (int r = 0; r < 4; ++r)
+            for (int q = 0; q < TN; ++q) rb[q] = Bs[kk][tx + 16 * q];
 #pragma unroll
-                for (int q = 0; q < 4; ++q) acc[r][q] = fmaf(ra[r], rb[q], acc[r][q]);
+            for (int r = 0; r < TM; ++r)
+#pragma unroll
+                for (int q = 0; q < TN; ++q) acc[r][q] = fmaf(ra[r], rb[q], acc[r][q]);
         }
         __syncthreads();
     }
@@ -169,29 +177,27 @@ struct BwdWeightB {  // x gathered as (N*OH*OW, C/G*KH*KW) for group g
     }
 };
 
-extern "C" {
-
-// grid (ceil(N*OH*OW / 64), ceil((O/G) / 64), G); bias may be null when has_bias == 0.
-__global__ void __launch_bounds__(NTHREADS)
-conv2d_fwd_implicit(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
-                    float* __restrict__ y, CONV_PARAMS, int has_bias, int relu) {
-    const Shape s = {CONV_ARGS};
+// grid (ceil(N*OH*OW / BN), ceil((O/G) / BM), G); bias is ignored when has_bias == 0.
+template <int BM, int BN, int BK>
+__device__ void conv2d_fwd(const float* __restrict__ x, const float* __restrict__ w,
+                           const float* __restrict__ bias, float* __restrict__ y, const Shape& s,
+                           int has_bias, int relu) {
     const int g = blockIdx.z, M = s.og(), K = s.cg() * s.kk();
     const int m0 = blockIdx.y * BM, p0 = blockIdx.x * BN;
-    float acc[4][4] = {};
+    float acc[BM / 16][BN / 16] = {};
     const FwdA a = {w + g * M * K, M, K};
     const FwdB b = {x, s, g};
-    gemm_tile<FwdA, FwdB, false>(a, b, m0, p0, 0, K, acc);
+    gemm_tile<BM, BN, BK, FwdA, FwdB, false>(a, b, m0, p0, 0, K, acc);
     const int ohw = s.ohw(), P = s.N * ohw;
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
+    for (int r = 0; r < BM / 16; ++r) {
         const int m = m0 + ty + 16 * r;
         if (m >= M) continue;
         const int o = g * M + m;
         const float bo = has_bias ? bias[o] : 0.0f;
 #pragma unroll
-        for (int q = 0; q < 4; ++q) {
+        for (int q = 0; q < BN / 16; ++q) {
             const int p = p0 + tx + 16 * q;
             if (p >= P) continue;
             float v = acc[r][q] + bo;
@@ -201,58 +207,78 @@ conv2d_fwd_implicit(const float* __restrict__ x, const float* __restrict__ w, co
     }
 }
 
-// grid (ceil(N*H*W / 64), ceil((C/G) / 64), G)
-__global__ void __launch_bounds__(NTHREADS)
-conv2d_bwd_data_implicit(const float* __restrict__ gy, const float* __restrict__ w, float* __restrict__ gx,
-                         CONV_PARAMS) {
-    const Shape s = {CONV_ARGS};
+// grid (ceil(N*H*W / BN), ceil((C/G) / BM), G)
+template <int BM, int BN, int BK>
+__device__ void conv2d_bwd_data(const float* __restrict__ gy, const float* __restrict__ w,
+                                float* __restrict__ gx, const Shape& s) {
     const int g = blockIdx.z, M = s.cg(), K = s.og() * s.kk();
     const int m0 = blockIdx.y * BM, p0 = blockIdx.x * BN;
-    float acc[4][4] = {};
+    float acc[BM / 16][BN / 16] = {};
     const BwdDataA a = {w, s, g};
     const BwdDataB b = {gy, s, g};
-    gemm_tile<BwdDataA, BwdDataB, false>(a, b, m0, p0, 0, K, acc);
+    gemm_tile<BM, BN, BK, BwdDataA, BwdDataB, false>(a, b, m0, p0, 0, K, acc);
     const int hw = s.H * s.W, P = s.N * hw;
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
+    for (int r = 0; r < BM / 16; ++r) {
         const int m = m0 + ty + 16 * r;
         if (m >= M) continue;
 #pragma unroll
-        for (int q = 0; q < 4; ++q) {
+        for (int q = 0; q < BN / 16; ++q) {
             const int p = p0 + tx + 16 * q;
             if (p < P) gx[((p / hw) * s.C + g * M + m) * hw + p % hw] = acc[r][q];
         }
     }
 }
 
-// grid (ceil(C/G*KH*KW / 64), ceil((O/G) / 64), G * splits); split z % splits covers
-// K indices [split * k_chunk, min(K, (split + 1) * k_chunk)) with k_chunk a multiple of 16.
-// out is (splits, O, C/G*KH*KW): the host sums axis 0 (or out is gw itself when splits == 1).
-__global__ void __launch_bounds__(NTHREADS)
-conv2d_bwd_weight_implicit(const float* __restrict__ gy, const float* __restrict__ x, float* __restrict__ out,
-                           CONV_PARAMS, int splits, int k_chunk) {
-    const Shape s = {CONV_ARGS};
+// grid (ceil(C/G*KH*KW / BN), ceil((O/G) / BM), G * splits); split z % splits covers
+// K indices [split * k_chunk, min(K, (split + 1) * k_chunk)), k_chunk a multiple of 16.
+// out is (splits, O, C/G*KH*KW): the host sums axis 0.
+template <int BM, int BN, int BK>
+__device__ void conv2d_bwd_weight(const float* __restrict__ gy, const float* __restrict__ x,
+                                  float* __restrict__ out, const Shape& s, int splits, int k_chunk) {
     const int g = blockIdx.z / splits, split = blockIdx.z % splits;
     const int M = s.og(), P = s.cg() * s.kk(), K = s.N * s.ohw();
     const int k_begin = split * k_chunk, k_end = min(K, k_begin + k_chunk);
     const int m0 = blockIdx.y * BM, p0 = blockIdx.x * BN;
-    float acc[4][4] = {};
+    float acc[BM / 16][BN / 16] = {};
     const BwdWeightA a = {gy, s, g};
     const BwdWeightB b = {x, s, g};
-    gemm_tile<BwdWeightA, BwdWeightB, true>(a, b, m0, p0, k_begin, k_end, acc);
+    gemm_tile<BM, BN, BK, BwdWeightA, BwdWeightB, true>(a, b, m0, p0, k_begin, k_end, acc);
     float* dst = out + (long long)split * s.O * P;
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
+    for (int r = 0; r < BM / 16; ++r) {
         const int m = m0 + ty + 16 * r;
         if (m >= M) continue;
 #pragma unroll
-        for (int q = 0; q < 4; ++q) {
+        for (int q = 0; q < BN / 16; ++q) {
             const int p = p0 + tx + 16 * q;
             if (p < P) dst[(g * M + m) * P + p] = acc[r][q];
         }
     }
 }
 
+#define CONV_KERNELS(SUFFIX, BM, BN, BK)                                                              \
+    __global__ void __launch_bounds__(NTHREADS)                                                         \
+    conv2d_fwd_implicit_##SUFFIX(const float* x, const float* w, const float* bias, float* y,          \
+                                 CONV_PARAMS, int has_bias, int relu) {                                 \
+        const Shape s = {CONV_ARGS};                                                                    \
+        conv2d_fwd<BM, BN, BK>(x, w, bias, y, s, has_bias, relu);                                       \
+    }                                                                                                   \
+    __global__ void __launch_bounds__(NTHREADS)                                                         \
+    conv2d_bwd_data_implicit_##SUFFIX(const float* gy, const float* w, float* gx, CONV_PARAMS) {        \
+        const Shape s = {CONV_ARGS};                                                                    \
+        conv2d_bwd_data<BM, BN, BK>(gy, w, gx, s);                                                      \
+    }                                                                                                   \
+    __global__ void __launch_bounds__(NTHREADS)                                                         \
+    conv2d_bwd_weight_implicit_##SUFFIX(const float* gy, const float* x, float* out, CONV_PARAMS,       \
+                                        int splits, int k_chunk) {                                      \
+        const Shape s = {CONV_ARGS};                                                                    \
+        conv2d_bwd_weight<BM, BN, BK>(gy, x, out, s, splits, k_chunk);                                  \
+    }
+
+extern "C" {
+CONV_KERNELS(64, 64, 64, 16)
+CONV_KERNELS(128, 128, 128, 8)
 }

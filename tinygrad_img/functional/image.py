@@ -146,7 +146,7 @@ def embedding(indices, weight):
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
     n = weight.shape[0]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+    if idx.size and bool(((idx < 0) | (idx >= n)).any()):  # a single host sync on CuPy
         bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
         raise ValueError(f"embedding: index {bad} is out of range for {n} embeddings (weight shape {weight.shape})")
     return Embedding(idx)(weight)

@@ -22,7 +22,8 @@ def _array(x, ref):
 def _target(target, input):
     """The target as a Tensor of the input's device and dtype (an int or float64 target must not
     promote a float32 loss)."""
-    target = target if isinstance(target, Tensor) else Tensor(target, device=input.device)
+    if not isinstance(target, Tensor):
+        return Tensor(target, dtype=input.dtype, device=input.device)
     return target.astype(input.dtype)
 
 
@@ -88,7 +89,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     target = _target(target, input)
     _check_same_shape("binary_cross_entropy", input, target)
     p = input.data
-    if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
+    if p.size and input.device == "cpu" and (float(p.min()) < 0 or float(p.max()) > 1):  # on cuda: NaN, no sync
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]; "
                          "for logits use binary_cross_entropy_with_logits")
     log_p = input.log().clip(min=-100.0)

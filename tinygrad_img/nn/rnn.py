@@ -136,7 +136,7 @@ class _Recurrent(Module):
         sfx = f"_l{layer}" + ("_reverse" if reverse else "")
         return tuple(getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
-    def _initial(self, hx, T, B, single, x):
+    def _initial(self, hx, B, single, x):
         """The initial states as lists of (B, H) tensors, one per layer and direction."""
         name, D = type(self).__name__, 2 if self.bidirectional else 1
         want = (self.num_layers * D, B, self.hidden_size)
@@ -159,7 +159,7 @@ class _Recurrent(Module):
         T, B, I = x.shape
         if I != self.input_size:
             raise ValueError(f"{name}: input has {I} features but input_size is {self.input_size}")
-        init_states = [self._initial(s, T, B, single, x) for s in states]
+        init_states = [self._initial(s, B, single, x) for s in states]
         finals = [[] for _ in states]
         for layer in range(self.num_layers):
             outs = []

@@ -6,7 +6,8 @@
   O = P' V
 
 Backward: dV = P'^T dO;  dP = (dO V^T) * keep / (1 - p) (+ the gradient of returned weights);
-dS = P * (dP - sum_keys(dP * P)) with sum_keys(dP * P) = rowsum(dO * O);  dQ = scale dS K;  dK = scale dS^T Q;  d(float mask) = dS.
+dS = P * (dP - sum_keys(dP * P)), where sum_keys(dP * P) = rowsum(dO * O) (+ the weights' share);
+dQ = scale dS K;  dK = scale dS^T Q;  d(float mask) = dS.
 Leading batch dims broadcast between Q, K, V and the mask; gradients are summed back.
 """
 from ..autograd import Function

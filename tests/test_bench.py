@@ -1,0 +1,48 @@
+"""The kernel benchmark's --quick smoke run works on the CPU and reports a table."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tinygrad_img import bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_quick_run_prints_the_table_and_writes_the_chart(tmp_path, capsys):
+    png = tmp_path / "chart.png"
+    assert bench.main(["--quick", "--no-train", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    for title in ("NumPy ref", "Numba CPU"):
+        assert title in out
+    rows = [line for line in out.splitlines() if line.startswith(("conv ", "max_pool2d "))]
+    assert len(rows) == len(bench.CONV_SHAPES) + 1
+    for row in rows:
+        cells = re.findall(r"(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)x", row)
+        assert len(cells) >= 2 and all(float(ms) > 0 for ms, _, _ in cells[:2])  # CPU columns come first
+    if bench._gpu_reason() is not None:
+        assert "GPU columns unavailable: " in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_quick_training_step_row(capsys):
+    assert bench.main(["--quick", "--png", ""]) == 0
+    out = capsys.readouterr().out
+    assert "MNIST CNN training step" in out and "batch    4: CPU" in out
+
+
+def test_bad_arguments_exit_with_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--repeat", "0"])
+    assert e.value.code == 2
+    assert "--repeat must be >= 1" in capsys.readouterr().err
+
+
+def test_cli_and_script_entry_points_accept_quick(tmp_path):
+    for cmd in ([sys.executable, "-m", "tinygrad_img", "bench"], [sys.executable, "benchmarks/bench_kernels.py"]):
+        proc = subprocess.run(cmd + ["--quick", "--no-train", "--png", str(tmp_path / "b.png")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert "max_pool2d 2x2 2x32x26x26" in proc.stdout

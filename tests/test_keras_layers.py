@@ -1,0 +1,189 @@
+"""Keras layers: output shapes as Keras documents them, parameter counts, and values."""
+import numpy as np
+import pytest
+
+import tinygrad_img as tg
+from tinygrad_img.keras import Sequential, layers
+from torch_parity import requires_torch, torch
+
+# (layer factory, input shape without batch, Keras' documented output shape, Keras' parameter count)
+SHAPES = [
+    (lambda: layers.Conv2D(32, (3, 3)), (28, 28, 1), (26, 26, 32), 320),
+    (lambda: layers.Conv2D(32, 3, padding="same"), (28, 28, 1), (28, 28, 32), 320),
+    (lambda: layers.Conv2D(8, 3, strides=2, padding="same"), (28, 28, 2), (14, 14, 8), 152),
+    (lambda: layers.Conv2D(8, 3, strides=2), (28, 28, 2), (13, 13, 8), 152),
+    (lambda: layers.Conv2D(16, (5, 3), strides=(2, 1), use_bias=False), (20, 15, 3), (8, 13, 16), 720),
+    (lambda: layers.Conv2D(4, 3, dilation_rate=2), (10, 10, 1), (6, 6, 4), 40),
+    (lambda: layers.Conv2D(4, 4, strides=3, padding="same"), (10, 11, 1), (4, 4, 4), 68),
+    (lambda: layers.MaxPooling2D((2, 2)), (26, 26, 32), (13, 13, 32), 0),
+    (lambda: layers.MaxPooling2D(2), (5, 5, 1), (2, 2, 1), 0),
+    (lambda: layers.MaxPooling2D(2, padding="same"), (5, 5, 1), (3, 3, 1), 0),
+    (lambda: layers.MaxPooling2D(3, strides=2), (7, 7, 2), (3, 3, 2), 0),
+    (lambda: layers.AveragePooling2D(2, padding="same"), (5, 4, 3), (3, 2, 3), 0),
+    (lambda: layers.GlobalAveragePooling2D(), (7, 7, 8), (8,), 0),
+    (lambda: layers.GlobalAveragePooling2D(keepdims=True), (7, 7, 8), (1, 1, 8), 0),
+    (lambda: layers.GlobalMaxPooling2D(), (3, 5, 4), (4,), 0),
+    (lambda: layers.UpSampling2D(2), (4, 3, 2), (8, 6, 2), 0),
+    (lambda: layers.Flatten(), (5, 5, 64), (1600,), 0),
+    (lambda: layers.Reshape((7, 7, 1)), (49,), (7, 7, 1), 0),
+    (lambda: layers.Dense(64), (1600,), (64,), 102464),
+    (lambda: layers.Dense(5, use_bias=False), (10, 7), (10, 5), 35),
+    (lambda: layers.Dropout(0.5), (6, 4), (6, 4), 0),
+    (lambda: layers.Activation("relu"), (3, 3, 2), (3, 3, 2), 0),
+    (lambda: layers.BatchNormalization(), (4, 4, 6), (4, 4, 6), 24),
+    (lambda: layers.SimpleRNN(3), (6, 4), (3,), 3 * 4 + 3 * 3 + 3),
+    (lambda: layers.SimpleRNN(3, return_sequences=True), (6, 4), (6, 3), 24),
+    (lambda: layers.LSTM(8), (5, 3), (8,), 4 * (8 * (3 + 8) + 8)),
+    (lambda: layers.LSTM(8, return_sequences=True), (5, 3), (5, 8), 384),
+    (lambda: layers.GRU(5), (6, 4), (5,), 3 * (5 * (4 + 5) + 2 * 5)),
+    (lambda: layers.GRU(5, return_sequences=True), (6, 4), (6, 5), 165),
+    (lambda: layers.RandomFlip("horizontal"), (8, 8, 3), (8, 8, 3), 0),
+    (lambda: layers.GaussianNoise(0.1), (6,), (6,), 0),
+]
+
+
+@pytest.mark.parametrize("factory, in_shape, out_shape, params", SHAPES)
+def test_output_shape_and_params_match_keras(factory, in_shape, out_shape, params):
+    layer = factory()
+    model = Sequential([layers.Input(shape=in_shape), layer])
+    assert model.output_shape == (None, *out_shape)
+    assert layer.count_params() == params
+    x = np.random.default_rng(0).random((2, *in_shape)).astype(np.float32)
+    assert model.predict(x).shape == (2, *out_shape)
+    layer.train()
+    assert layer(tg.Tensor(x)).shape == (2, *out_shape)
+
+
+def test_embedding_shape_and_lookup():
+    model = Sequential([layers.Embedding(100, 8, input_shape=(12,))])
+    idx = np.random.default_rng(0).integers(0, 100, (3, 12))
+    out = model.predict(idx)
+    assert model.output_shape == (None, 12, 8) and out.shape == (3, 12, 8)
+    np.testing.assert_array_equal(out, model.layers[0].embeddings.numpy()[idx])
+    assert model.count_params() == 800
+
+
+def test_shapes_inferred_at_first_call_and_names_are_keras_like():
+    model = Sequential([layers.Conv2D(4, 3), layers.Conv2D(4, 3), layers.Flatten(), layers.Dense(2)])
+    assert not model.built
+    out = model.predict(np.zeros((1, 6, 6, 2), dtype=np.float32))
+    assert out.shape == (1, 2) and model.built and model.input_shape == (None, 6, 6, 2)
+    assert [lay.name for lay in model.layers] == ["conv2d", "conv2d_1", "flatten", "dense"]
+    assert set(model.state_dict()) == {"conv2d.kernel", "conv2d.bias", "conv2d_1.kernel", "conv2d_1.bias",
+                                       "dense.kernel", "dense.bias"}
+    assert model.conv2d.kernel.shape == (3, 3, 2, 4)
+
+
+def test_dense_value():
+    layer = layers.Dense(3, activation="relu")
+    x = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
+    out = layer(tg.Tensor(x)).numpy()
+    np.testing.assert_allclose(out, np.maximum(x @ layer.kernel.numpy() + layer.bias.numpy(), 0), rtol=1e-5)
+
+
+@requires_torch
+@pytest.mark.parametrize("strides, padding, size", [(1, "valid", 7), (1, "same", 6), (2, "same", 8), (2, "same", 7)])
+def test_conv2d_matches_torch_including_tf_same_padding(strides, padding, size):
+    tnf = torch.nn.functional
+    layer = layers.Conv2D(5, (3, 4), strides=strides, padding=padding)
+    x = np.random.default_rng(2).normal(size=(2, size, size + 1, 3)).astype(np.float32)
+    xt = tg.Tensor(x, requires_grad=True)
+    out = layer(xt)
+    ((out + 1) ** 2).mean().backward()
+    xr = torch.tensor(x, requires_grad=True)
+    kr = torch.tensor(layer.kernel.numpy(), requires_grad=True)
+    inp = xr.permute(0, 3, 1, 2)
+    if padding == "same":   # TensorFlow: pad total = max((ceil(n/s)-1)*s + k - n, 0), extra at the end
+        pads = []
+        for n, k in ((size + 1, 4), (size, 3)):
+            total = max((-(-n // strides) - 1) * strides + k - n, 0)
+            pads += [total // 2, total - total // 2]
+        inp = tnf.pad(inp, pads)
+    ref = tnf.conv2d(inp, kr.permute(3, 2, 0, 1), torch.tensor(layer.bias.numpy()), stride=strides).permute(0, 2, 3, 1)
+    ((ref + 1) ** 2).mean().backward()
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), atol=1e-5, rtol=1e-3)
+    np.testing.assert_allclose(layer.kernel.grad.numpy(), kr.grad.numpy(), atol=1e-5, rtol=1e-3)
+
+
+def test_pooling_values_by_hand():
+    x = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1)
+    mx = layers.MaxPooling2D(2, padding="same")(tg.Tensor(x)).numpy()[0, :, :, 0]
+    np.testing.assert_array_equal(mx, [[6, 8, 9], [16, 18, 19], [21, 23, 24]])
+    av = layers.AveragePooling2D(2, padding="same")(tg.Tensor(x)).numpy()[0, :, :, 0]
+    # the last row/column windows average only the real pixels (Keras / TensorFlow semantics)
+    np.testing.assert_allclose(av, [[3, 5, 6.5], [13, 15, 16.5], [20.5, 22.5, 24]])
+    gap = layers.GlobalAveragePooling2D()(tg.Tensor(x)).numpy()
+    np.testing.assert_allclose(gap, [[12.0]])
+
+
+def test_batch_normalization_train_and_inference():
+    layer = layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
+    x = np.random.default_rng(3).normal(2.0, 3.0, size=(8, 4, 4, 3)).astype(np.float32)
+    layer.train()
+    out = layer(tg.Tensor(x)).numpy()
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-3), atol=1e-4)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.9 + 0.1 * var, rtol=1e-5)
+    layer.eval()
+    inf = layer(tg.Tensor(x)).numpy()
+    np.testing.assert_allclose(inf, (x - layer.moving_mean.numpy()) / np.sqrt(layer.moving_variance.numpy() + 1e-3),
+                               atol=1e-4)
+    model = Sequential([layers.Dense(4, input_shape=(3,)), layers.BatchNormalization()])
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "Trainable params: 24" in lines and "Non-trainable params: 8" in lines
+
+
+def test_dropout_training_and_inference():
+    layer = layers.Dropout(0.25)
+    x = tg.ones(400, 50)
+    layer.train()
+    out = layer(x).numpy()
+    np.testing.assert_allclose(np.unique(out), [0.0, 1 / 0.75], rtol=1e-6)
+    assert abs((out == 0).mean() - 0.25) < 0.02
+    layer.eval()
+    np.testing.assert_array_equal(layer(x).numpy(), x.numpy())
+
+
+@requires_torch
+def test_lstm_matches_torch_with_copied_weights():
+    layer = layers.LSTM(6, return_sequences=True)
+    x = np.random.default_rng(4).normal(size=(3, 5, 4)).astype(np.float32)
+    out = layer(tg.Tensor(x)).numpy()
+    ref = torch.nn.LSTM(4, 6, batch_first=True)
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(torch.tensor(layer.kernel.numpy().T))
+        ref.weight_hh_l0.copy_(torch.tensor(layer.recurrent_kernel.numpy().T))
+        ref.bias_ih_l0.copy_(torch.tensor(layer.bias.numpy()))
+        ref.bias_hh_l0.zero_()
+        expected = ref(torch.tensor(x))[0].numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-5, rtol=1e-4)
+    np.testing.assert_array_equal(layer.bias.numpy()[6:12], 1.0)   # unit_forget_bias
+
+
+def test_augmentation_layers_train_only():
+    x = np.random.default_rng(5).random((4, 8, 8, 3)).astype(np.float32)
+    for layer in (layers.RandomFlip("horizontal_and_vertical"), layers.RandomRotation(0.1),
+                  layers.RandomZoom(0.2), layers.RandomTranslation(0.2), layers.GaussianNoise(0.2)):
+        layer.eval()
+        np.testing.assert_array_equal(layer(tg.Tensor(x)).numpy(), x)
+        layer.train()
+        out = layer(tg.Tensor(x)).numpy()
+        assert out.shape == x.shape and not np.array_equal(out, x)
+
+
+def test_bad_layer_arguments():
+    with pytest.raises(ValueError, match="padding"):
+        layers.Conv2D(4, 3, padding="full")
+    with pytest.raises(ValueError, match="unknown activation"):
+        layers.Dense(4, activation="relu6")
+    with pytest.raises(ValueError, match="Conv2D: expected images"):
+        Sequential([layers.Conv2D(4, 3, input_shape=(28, 28))])
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        Sequential([layers.Conv2D(4, 5, input_shape=(3, 3, 1))])
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        layers.Dense(4, kernel_regularizer_typo=1)
+    with pytest.raises(ValueError, match="already in the model"):
+        Sequential([layers.Dense(2, name="a"), layers.Dense(2, name="a")])
