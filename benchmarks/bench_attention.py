@@ -4,7 +4,7 @@ q, k, v of shape (8, 8, 256, 64) (batch, heads, length, head dim), no mask and c
 engines run in the same process on the same float32 data, interleaved round by round; each
 cell is the median over rounds; ratio = ours / PyTorch (target <= 1.3x).
 
-    python benchmarks/bench_attention.py [--rounds 11] [--inner 3]
+    OMP_NUM_THREADS=1 python benchmarks/bench_attention.py [--rounds 11] [--inner 3]
 """
 import argparse
 import os
@@ -12,8 +12,14 @@ import statistics
 import sys
 import time
 
-import numpy as np
-import torch
+# Same thread count for both engines (default 1): multi-threaded BLAS on a loaded machine
+# distorts the comparison far more than it speeds either side up. Must precede numpy's import.
+THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(THREADS))
+os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tinygrad_img as tg  # noqa: E402
@@ -39,6 +45,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--inner", type=int, default=3)
     args = parser.parse_args()
+    torch.set_num_threads(THREADS)
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal((8, 8, 256, 64)).astype(np.float32) for _ in range(3)]
     ours = [tg.Tensor(a, requires_grad=True) for a in arrays]

@@ -5,7 +5,7 @@ same process on the same float32 data, interleaved round by round; each cell is 
 over rounds; ratio = ours / PyTorch (target: LSTM <= 1.5x). Note our GRU is the articles'
 variant (reset before the recurrent matmul), PyTorch's applies it after: same cost class.
 
-    python benchmarks/bench_rnn.py [--rounds 15] [--inner 5]
+    OMP_NUM_THREADS=1 python benchmarks/bench_rnn.py [--rounds 15] [--inner 5]
 """
 import argparse
 import os
@@ -13,8 +13,14 @@ import statistics
 import sys
 import time
 
-import numpy as np
-import torch
+# Same thread count for both engines (default 1): multi-threaded BLAS on a loaded machine
+# distorts the comparison far more than it speeds either side up. Must precede numpy's import.
+THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(THREADS))
+os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tinygrad_img as tg  # noqa: E402
@@ -40,6 +46,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--inner", type=int, default=5)
     args = parser.parse_args()
+    torch.set_num_threads(THREADS)
     T, B, I, H = 32, 32, 64, 128
     x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
     print(f"torch threads: {torch.get_num_threads()}; shapes T={T} B={B} I={I} H={H}")

@@ -79,14 +79,14 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--device", default="cuda" if tg.cuda_available() else "cpu", choices=("cpu", "cuda"))
     parser.add_argument("--checkpoint", default=None, help="state_dict path (default: a temporary file)")
-    parser.add_argument("--quick", action="store_true", help="one epoch on 256 images (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="one epoch on 256 images, 128 test images (smoke test)")
     args = parser.parse_args(argv)
     tg.manual_seed(0)
     device = args.device
 
     (x_train, y_train), (x_test, y_test) = load_digits(size=28)
     if args.quick:
-        args.epochs, x_train, y_train = 1, x_train[:256], y_train[:256]
+        args.epochs, x_train, y_train, x_test, y_test = 1, x_train[:256], y_train[:256], x_test[:128], y_test[:128]
     train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, seed=0)
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=256)
 

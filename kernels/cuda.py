@@ -49,6 +49,7 @@ def _supported_archs():
 
 @functools.lru_cache(maxsize=None)
 def _function(source, name, device_id):
+    # CuPy appends its own -arch for the current device after these options; NVRTC takes the last.
     cp = _cp()
     options = cl.nvrtc_options(cp.cuda.Device(device_id).compute_capability, _supported_archs())
     return _module(source, device_id, options).get_function(name)
@@ -69,8 +70,8 @@ def _ints(*values):
 
 
 def set_conv_algorithm(mode):
-    """Force "implicit" or "im2col" for every conv, or "auto" (autotune; default, or env
-    TINYGRAD_IMG_CONV_ALGO). Returns the previous setting."""
+    """Force one conv algorithm ("implicit", "implicit_64", "implicit_128" or "im2col"), or
+    "auto" (autotune; the default, or env TINYGRAD_IMG_CONV_ALGO). Returns the previous setting."""
     global _forced_algorithm
     if mode not in cl.CONV_ALGORITHMS:
         raise ValueError(f"set_conv_algorithm: mode must be one of {cl.CONV_ALGORITHMS}, got {mode!r}")

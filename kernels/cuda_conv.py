@@ -1,11 +1,13 @@
 """The "cuda" conv2d kernels of the registry: forward (with fused bias + ReLU),
 backward-data and backward-weight.
 
-Two equivalent algorithms per pass: the direct implicit-GEMM kernels of
-``cuda/conv.cu`` (float32; no column buffer in global memory) and im2col +
-``cupy.matmul`` (cuBLAS) + col2im. The autotune cache times both the first time a
-problem (shapes, options, dtype, device) is seen and keeps the faster;
-``cuda.set_conv_algorithm`` or env TINYGRAD_IMG_CONV_ALGO force one. Grouped
+Three equivalent algorithms per pass: the direct implicit-GEMM kernels of
+``cuda/conv.cu`` with 64 x 64 or 128 x 128 output tiles ("implicit_64",
+"implicit_128"; float32; no column buffer in global memory) and im2col +
+``cupy.matmul`` (cuBLAS) + col2im ("im2col"). The autotune cache times them the
+first time a problem (shapes, options, dtype, device) is seen and keeps the
+fastest; ``cuda.set_conv_algorithm`` or env TINYGRAD_IMG_CONV_ALGO force one
+("implicit" picks the tile by size). Grouped
 convolutions are per-group matrix products: group g owns input channels
 [g*C/G, (g+1)*C/G) and output channels [g*O/G, (g+1)*O/G).
 """
@@ -20,19 +22,24 @@ def _conv_ints(g):
                       g.OH, g.OW, g.G)
 
 
-def _choose(op, g, dtype, candidates):
-    """Name of the algorithm to run: the forced one when set (and applicable), else autotuned."""
+def _choose(op, g, rows, candidates):
+    """Name of the algorithm to run: the forced one when set (float64 always takes im2col),
+    else the autotuned one. ``rows`` is M of the pass's matrix product (picks "implicit"'s tile)."""
     mode = cuda._forced_algorithm or cl.conv_algorithm_setting()
-    if len(candidates) == 1:
-        return next(iter(candidates))
-    key = (op, cuda._cp().cuda.Device().id, tuple(g), np.dtype(dtype).name)
+    if mode == "implicit":
+        mode = f"implicit_{cl.default_tile(rows)}"
+    if len(candidates) == 1 or (mode != "auto" and mode not in candidates):
+        return "im2col"
+    key = (op, cuda._cp().cuda.Device().id, tuple(g))
     return cuda.autotune.choose(key, candidates, cuda.time_gpu, forced=mode)
 
 
 def _candidates(dtype, implicit, im2col):
+    """{name: zero-argument callable}; ``implicit(tile)`` runs the direct kernel with that tile."""
+    out = {"im2col": im2col}
     if dtype == np.float32:
-        return {"implicit": implicit, "im2col": im2col}
-    return {"im2col": im2col}
+        out.update({f"implicit_{t}": (lambda t=t: implicit(t)) for t in cl.CONV_TILES})
+    return out
 
 
 def _im2col_args(g):
@@ -45,12 +52,12 @@ def _gy_by_group(gy, g):
 
 
 # ------------------------------------------------------------------ forward
-def _forward_implicit(x, w, b, g, relu):
+def _forward_implicit(x, w, b, g, relu, tile):
     cl.check_int32("conv2d", input=x.size, weight=w.size, output=g.N * g.O * g.OH * g.OW)
     y = cuda._cp().empty((g.N, g.O, g.OH, g.OW), dtype=np.float32)
-    grid, block = cl.gemm_grid(g.O // g.G, g.N * g.OH * g.OW, g.G)
+    grid, block = cl.gemm_grid(g.O // g.G, g.N * g.OH * g.OW, g.G, tile)
     args = (x, w, w if b is None else b, y) + _conv_ints(g) + cuda._ints(b is not None, relu)
-    cuda._launch("conv.cu", "conv2d_fwd_implicit", grid, block, args)
+    cuda._launch("conv.cu", f"conv2d_fwd_implicit_{tile}", grid, block, args)
     return y
 
 
@@ -77,18 +84,18 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, relu=False):
     g = cl.conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
     if b is not None:
         cl.check_array(op, "bias", b, (x.dtype,), shape=(g.O,))
-    candidates = _candidates(x.dtype, lambda: _forward_implicit(x, w, b, g, relu),
+    candidates = _candidates(x.dtype, lambda tile: _forward_implicit(x, w, b, g, relu, tile),
                              lambda: _forward_im2col(x, w, b, g, relu))
-    name = _choose(("conv2d_forward", b is not None, bool(relu)), g, x.dtype, candidates)
+    name = _choose(("conv2d_forward", x.dtype.name, b is not None, bool(relu)), g, g.O // g.G, candidates)
     return candidates[name]()
 
 
 # ------------------------------------------------------------------ backward data
-def _backward_data_implicit(gy, w, g):
+def _backward_data_implicit(gy, w, g, tile):
     cl.check_int32("conv2d_backward_data", grad_output=gy.size, weight=w.size, grad_input=g.N * g.C * g.H * g.W)
     gx = cuda._cp().empty((g.N, g.C, g.H, g.W), dtype=np.float32)
-    grid, block = cl.gemm_grid(g.C // g.G, g.N * g.H * g.W, g.G)
-    cuda._launch("conv.cu", "conv2d_bwd_data_implicit", grid, block, (gy, w, gx) + _conv_ints(g))
+    grid, block = cl.gemm_grid(g.C // g.G, g.N * g.H * g.W, g.G, tile)
+    cuda._launch("conv.cu", f"conv2d_bwd_data_implicit_{tile}", grid, block, (gy, w, gx) + _conv_ints(g))
     return gx
 
 
@@ -108,23 +115,23 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     cl.check_array(op, "weight", w, cuda.FLOATS, ndim=4)
     g = cl.conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
     cl.check_array(op, "grad_output", gy, (w.dtype,), shape=(g.N, g.O, g.OH, g.OW))
-    candidates = _candidates(w.dtype, lambda: _backward_data_implicit(gy, w, g),
+    candidates = _candidates(w.dtype, lambda tile: _backward_data_implicit(gy, w, g, tile),
                              lambda: _backward_data_im2col(gy, w, g))
-    return candidates[_choose(op, g, w.dtype, candidates)]()
+    return candidates[_choose((op, w.dtype.name), g, g.C // g.G, candidates)]()
 
 
 # ------------------------------------------------------------------ backward weight
-def _backward_weight_implicit(gy, x, g):
+def _backward_weight_implicit(gy, x, g, tile):
     cl.check_int32("conv2d_backward_weight", grad_output=gy.size, input=x.size)
     cp = cuda._cp()
     m, p, k = g.O // g.G, g.C // g.G * g.KH * g.KW, g.N * g.OH * g.OW
-    tiles = -(-m // cl.TILE_M) * -(-p // cl.TILE_N) * g.G
+    tiles = -(-m // tile) * -(-p // tile) * g.G
     splits, chunk = cl.split_k(k, tiles, cuda._sm_count(cp.cuda.Device().id))
     cl.check_int32("conv2d_backward_weight", partial_sums=splits * g.O * p)
     out = cp.empty((splits, g.O, p), dtype=np.float32)
-    grid, block = cl.gemm_grid(m, p, g.G * splits)
+    grid, block = cl.gemm_grid(m, p, g.G * splits, tile)
     args = (gy, x, out) + _conv_ints(g) + cuda._ints(splits, chunk)
-    cuda._launch("conv.cu", "conv2d_bwd_weight_implicit", grid, block, args)
+    cuda._launch("conv.cu", f"conv2d_bwd_weight_implicit_{tile}", grid, block, args)
     gw = out[0] if splits == 1 else out.sum(axis=0)
     return gw.reshape(g.O, g.C // g.G, g.KH, g.KW)
 
@@ -145,6 +152,6 @@ def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     cl.check_array(op, "input", x, cuda.FLOATS, ndim=4)
     g = cl.conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
     cl.check_array(op, "grad_output", gy, (x.dtype,), shape=(g.N, g.O, g.OH, g.OW))
-    candidates = _candidates(x.dtype, lambda: _backward_weight_implicit(gy, x, g),
+    candidates = _candidates(x.dtype, lambda tile: _backward_weight_implicit(gy, x, g, tile),
                              lambda: _backward_weight_im2col(gy, x, g))
-    return candidates[_choose(op, g, x.dtype, candidates)]()
+    return candidates[_choose((op, x.dtype.name), g, g.O // g.G, candidates)]()

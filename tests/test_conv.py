@@ -111,8 +111,8 @@ def test_chunked_im2col_equals_unchunked(case):
         chunked = run()
     finally:
         conv_ops.set_im2col_limit(limit)
-    for a, b in zip(whole, chunked):
-        np.testing.assert_array_equal(a, b)
+    for a, b in zip(whole, chunked):  # dW is summed chunk by chunk: rounding may differ
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 def test_im2col_limit_must_be_positive():

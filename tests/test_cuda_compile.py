@@ -1,9 +1,15 @@
-"""Compile every raw CUDA source with nvcc for sm_80 and sm_90, so a kernel that does not
-build cannot land even on machines without a GPU (skipped when nvcc is absent)."""
+"""Compile every raw CUDA source with nvcc and with NVRTC (what CuPy's RawModule uses at run
+time, without host headers) for sm_80 and sm_90, so a kernel that does not build cannot land
+even on machines without a GPU (each skipped when its compiler is absent; NVRTC comes from the
+nvidia-cuda-nvrtc-cu12 wheel or a CUDA toolkit)."""
+import ctypes
+import ctypes.util
+import glob
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -14,7 +20,7 @@ SOURCES = sorted(f for f in os.listdir(SOURCE_DIR) if f.endswith(".cu"))
 ENTRY_POINTS = {
     "im2col.cu": {"im2col_f32", "im2col_f64", "col2im_f32", "col2im_f64"},
     "pool.cu": {f"{k}pool_{d}_{t}" for k in ("max", "avg") for d in ("fwd", "bwd") for t in ("f32", "f64")},
-    "conv.cu": {"conv2d_fwd_implicit", "conv2d_bwd_data_implicit", "conv2d_bwd_weight_implicit"},
+    "conv.cu": {f"conv2d_{p}_implicit_{t}" for p in ("fwd", "bwd_data", "bwd_weight") for t in (64, 128)},
 }
 NVCC = shutil.which("nvcc") or ("/usr/local/bin/nvcc" if os.path.exists("/usr/local/bin/nvcc") else None)
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc (CUDA toolkit) is not installed")
@@ -49,3 +55,51 @@ def test_exports_unmangled_entry_points(source, tmp_path):
     _nvcc(["-arch=sm_80", "--std=c++17", "-ptx", "-o", str(out), os.path.join(SOURCE_DIR, source)])
     entries = set(re.findall(r"\.entry\s+(\w+)", out.read_text()))
     assert entries == ENTRY_POINTS[source]
+
+
+def _load_nvrtc():
+    candidates = [ctypes.util.find_library("nvrtc")]
+    for base in sys.path + ["/usr/local/cuda/lib64"] + glob.glob("/usr/local/cuda-*/lib64"):
+        candidates += glob.glob(os.path.join(base, "libnvrtc.so*"))
+        candidates += glob.glob(os.path.join(base, "nvidia", "cuda_nvrtc", "lib", "libnvrtc.so*"))
+    for path in candidates:
+        if path and "builtins" not in path and ".alt." not in path:
+            try:
+                return ctypes.CDLL(path)
+            except OSError:
+                continue
+    return None
+
+
+NVRTC = _load_nvrtc()
+
+
+def _nvrtc_compile(source_text, options):
+    """(status, log, cubin size) of compiling ``source_text`` with NVRTC."""
+    prog = ctypes.c_void_p()
+    assert NVRTC.nvrtcCreateProgram(ctypes.byref(prog), source_text.encode(), b"kernel.cu", 0, None, None) == 0
+    try:
+        opts = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
+        status = NVRTC.nvrtcCompileProgram(prog, len(options), opts)
+        size = ctypes.c_size_t()
+        NVRTC.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        NVRTC.nvrtcGetProgramLog(prog, log)
+        cubin = ctypes.c_size_t(0)
+        if status == 0:
+            NVRTC.nvrtcGetCUBINSize(prog, ctypes.byref(cubin))
+        return status, log.value.decode(errors="replace"), cubin.value
+    finally:
+        NVRTC.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+@pytest.mark.skipif(NVRTC is None, reason="libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12)")
+@pytest.mark.parametrize("cc", ["80", "90"])
+@pytest.mark.parametrize("source", SOURCES)
+def test_compiles_with_nvrtc_and_the_runtime_options(source, cc):
+    with open(os.path.join(SOURCE_DIR, source), encoding="utf-8") as f:
+        text = f.read()
+    status, log, cubin = _nvrtc_compile(text, list(cuda_launch.nvrtc_options(cc)))
+    assert status == 0, f"NVRTC failed on {source} for sm_{cc}:\n{log}"
+    assert "warning" not in log.lower(), log
+    assert cubin > 0

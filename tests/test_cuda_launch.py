@@ -70,8 +70,12 @@ def test_elementwise_and_gemm_grids():
     assert cl.elementwise_grid(10 ** 12)[0][0] == cl.MAX_BLOCKS
     assert cl.gemm_grid(32, 64 * 676, 1) == ((676, 1, 1), (256, 1, 1))
     assert cl.gemm_grid(65, 65, 3) == ((2, 2, 3), (256, 1, 1))
+    assert cl.gemm_grid(130, 64 * 676, 2, tile=128) == ((338, 2, 2), (256, 1, 1))
     with pytest.raises(ValueError, match="grid limit"):
         cl.gemm_grid(1, 1, 70000)
+    with pytest.raises(ValueError, match="no kernel with tile 32"):
+        cl.gemm_grid(1, 1, 1, tile=32)
+    assert (cl.default_tile(64), cl.default_tile(128)) == (64, 128)
 
 
 @settings(max_examples=60, deadline=None)
@@ -198,6 +202,16 @@ def test_pools_match_reference(gpu, case, dtype):
                                    reference.avgpool2d_backward(gy, x.shape, *opts, cip), rtol=1e-5, atol=1e-6)
 
 
+def test_modules_compile_once_per_device_with_its_options(gpu):
+    f = gpu._function("pool.cu", "avgpool_fwd_f32", 0)
+    assert gpu._function("pool.cu", "avgpool_fwd_f32", 0) is f
+    before = gpu._module.cache_info()
+    module = gpu._module("pool.cu", 0, ("--std=c++17", "-arch=sm_90"))  # the emulated device: cc 9.0
+    after = gpu._module.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)  # compiled earlier with these options
+    assert module.options == ("--std=c++17", "-arch=sm_90")
+
+
 def test_maxpool_propagates_nan_like_reference(gpu):
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     x[0, 0, 1, 0] = np.nan
@@ -214,7 +228,7 @@ CONV_CASES = [  # N, C, H, W, O, kh, kw, stride, padding, dilation, groups
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-@pytest.mark.parametrize("algo", ["implicit", "im2col"])
+@pytest.mark.parametrize("algo", ["implicit_64", "implicit_128", "im2col"])
 def test_conv_passes_match_oracle(gpu, case, algo):
     rng = np.random.default_rng(3)
     n, c, h, w_, o, kh, kw, s, p, d, groups = case
@@ -244,22 +258,26 @@ def test_conv_float64_takes_the_im2col_path(gpu):
     prev = gpu.set_conv_algorithm("implicit")
     try:
         y = cuda_conv.conv2d_forward(x, w, None, 1, 1, 1, 1)
+        gw = cuda_conv.conv2d_backward_weight(np.ones((2, 3, 6, 5)), x, w.shape, 1, 1, 1, 1)
     finally:
         gpu.set_conv_algorithm(prev)
-    assert y.dtype == np.float64
+    assert y.dtype == np.float64 and gw.dtype == np.float64
     np.testing.assert_allclose(y, conv_reference(x, w, None, 1, 1, 1, 1)[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, conv_reference(x, w, np.ones((2, 3, 6, 5)), 1, 1, 1, 1)[2], rtol=1e-12)
 
 
 def test_backward_weight_splits_k_and_sums_deterministically(gpu, monkeypatch):
     rng = np.random.default_rng(5)
     x, gy = _rand(rng, (4, 2, 12, 12)), _rand(rng, (4, 3, 10, 10))
-    fn = gpu._function("conv.cu", "conv2d_bwd_weight_implicit", 0)
+    geom = cl.conv_geometry("t", x.shape, (3, 2, 3, 3), 1, 0, 1, 1)
+    fn = gpu._function("conv.cu", "conv2d_bwd_weight_implicit_64", 0)
     fn.launches.clear()
-    first = cuda_conv._backward_weight_implicit(gy, x, cl.conv_geometry("t", x.shape, (3, 2, 3, 3), 1, 0, 1, 1))
+    first = cuda_conv._backward_weight_implicit(gy, x, geom, 64)
     (grid, _), = fn.launches
     assert grid[2] > 1  # split-K was used (4 emulated SMs, one output tile)
-    again = cuda_conv._backward_weight_implicit(gy, x, cl.conv_geometry("t", x.shape, (3, 2, 3, 3), 1, 0, 1, 1))
-    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, cuda_conv._backward_weight_implicit(gy, x, geom, 64))
+    _, _, gw_ref = conv_reference(x, np.zeros((3, 2, 3, 3)), gy, 1, 0, 1, 1)
+    np.testing.assert_allclose(first, gw_ref, rtol=1e-4, atol=1e-4)
 
 
 def test_autotune_runs_the_faster_algorithm(gpu, monkeypatch):
@@ -270,16 +288,19 @@ def test_autotune_runs_the_faster_algorithm(gpu, monkeypatch):
 
     def fake_timer(fn):
         seen.append(fn)
-        return float(len(seen))  # the first candidate timed ("implicit") is the faster
+        return {1: 3.0, 2: 1.0, 3: 2.0}[len(seen)]  # the second candidate timed is the fastest
     monkeypatch.setattr(gpu, "time_gpu", fake_timer)
     prev = gpu.set_conv_algorithm("auto")
     try:
-        cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 1)
+        y = cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 1)
         cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 1)
     finally:
         gpu.set_conv_algorithm(prev)
-    assert len(seen) == 2
-    assert list(gpu.autotune.choices.values()) == ["implicit"]
+    assert len(seen) == 3
+    (key, times), = gpu.autotune.timings.items()
+    assert sorted(times) == ["im2col", "implicit_128", "implicit_64"]
+    assert gpu.autotune.choices[key] == list(times)[1]
+    np.testing.assert_allclose(y, conv_reference(x, w, None, 1, 0, 1, 1)[0], rtol=1e-4, atol=1e-5)
 
 
 def test_wrappers_reject_bad_arguments(gpu):

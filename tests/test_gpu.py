@@ -83,7 +83,7 @@ CONV_CASES = [  # N, C, H, W, O, kh, kw, stride, padding, dilation, groups
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-@pytest.mark.parametrize("algo", ["implicit", "im2col", "auto"])
+@pytest.mark.parametrize("algo", ["implicit_64", "implicit_128", "im2col", "auto"])
 def test_conv_kernels(cuda_mod, cp, case, algo):
     rng = np.random.default_rng(2)
     n, c, h, w_, o, kh, kw, s, p, d, groups = case
@@ -106,7 +106,7 @@ def test_conv_kernels(cuda_mod, cp, case, algo):
 def test_backward_weight_is_deterministic(cuda_mod, cp):
     rng = np.random.default_rng(3)
     x, gy = cp.asarray(_rand(rng, (32, 64, 28, 28))), cp.asarray(_rand(rng, (32, 64, 28, 28)))
-    cuda_mod.set_conv_algorithm("implicit")
+    cuda_mod.set_conv_algorithm("implicit_128")
     gw = [registry.get("conv2d_backward_weight", "cuda")(gy, x, (64, 64, 3, 3), 1, 1, 1, 1) for _ in range(2)]
     assert bool((gw[0] == gw[1]).all())
 
@@ -115,7 +115,8 @@ def test_nvrtc_options_match_this_device(cuda_mod, cp):
     cc = cp.cuda.Device().compute_capability
     std, arch = cuda_launch.nvrtc_options(cc, cuda_mod._supported_archs())
     assert std == "--std=c++17" and (arch == f"-arch=sm_{cc}" or arch.startswith("-arch=compute_"))
-    for source, name in (("im2col.cu", "im2col_f32"), ("pool.cu", "maxpool_fwd_f64"), ("conv.cu", "conv2d_fwd_implicit")):
+    for source, name in (("im2col.cu", "im2col_f32"), ("pool.cu", "maxpool_fwd_f64"),
+                         ("conv.cu", "conv2d_fwd_implicit_128")):
         f = cuda_mod._function(source, name, cp.cuda.Device().id)
         assert f is cuda_mod._function(source, name, cp.cuda.Device().id)  # compiled once, memoised
 

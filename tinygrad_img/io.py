@@ -44,7 +44,7 @@ def _to_numpy(x):
     arr = backend.to_device(x.data if isinstance(x, Tensor) else x, "cpu")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"save: arrays of dtype {arr.dtype} cannot be stored")
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr).reshape(arr.shape)  # ascontiguousarray makes 0-d arrays 1-d
 
 
 def _flatten(obj, prefix, arrays):

@@ -104,9 +104,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                              f"(input shape {x.shape})")
     stats = [None if t is None else (t.data if isinstance(t, Tensor) else t) for t in (running_mean, running_var)]
     if training:
-        running = None if None in stats else (stats[0], stats[1], momentum)
+        running = None if any(s is None for s in stats) else (stats[0], stats[1], momentum)
         return _normalize(x, axes, param_shape, weight, bias, eps, running=running)
-    if None in stats:
+    if any(s is None for s in stats):
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
     fixed = tuple(s.reshape(param_shape) for s in stats)
     return _normalize(x, axes, param_shape, weight, bias, eps, stats=fixed)

@@ -33,10 +33,14 @@ class ScaledDotProductAttention(Function):
     def forward(self, q, k, v, float_mask=None):
         xp = get_array_module(q)
         s = xp.matmul(q * self.scale, _swap(k))
+        masks = [mk for mk in (float_mask, self.allowed) if mk is not None]
+        full = xp.broadcast_shapes(s.shape, *(mk.shape for mk in masks))
+        if full != s.shape:  # a mask with more leading dims than q, k and v
+            s = xp.broadcast_to(s, full).copy()
         if float_mask is not None:
-            s = s + float_mask
+            s += float_mask
         if self.allowed is not None:
-            s = xp.where(self.allowed, s, -xp.inf).astype(s.dtype, copy=False)
+            xp.copyto(s, -xp.inf, where=~self.allowed)
         m = s.max(axis=-1, keepdims=True)
         m[~xp.isfinite(m)] = 0
         s -= m

@@ -2,10 +2,10 @@
 
 With the column matrix col (C*kh*kw, N*OH*OW) of x (kernels' ``im2col``):
   y = W col,   dW = gy col^T,   dcol = W^T gy,   dx = col2im(dcol).
-The GEMMs run per sample (``matmul`` over a (groups, batch) stack of matrices
-whose views need no transposing copies) and the batch is processed in chunks,
-so the column buffer stays bounded (:func:`set_im2col_limit`) and the results
-do not depend on the chunk size. A device that registers direct
+The batch is processed in chunks, one GEMM per group and chunk, so the column
+buffer stays bounded (:func:`set_im2col_limit`); on the CPU chunks are also kept
+near cache size, where im2col's output is still cached when the GEMM reads it.
+Chunking changes only the summation order of dW. A device that registers direct
 ``conv2d_forward`` / ``conv2d_backward_data`` / ``conv2d_backward_weight``
 kernels (CUDA) gets them instead; depthwise convolution (groups == C) has
 its own shift-and-add path because its per-group GEMMs are too thin to pay.
@@ -90,30 +90,34 @@ class Geometry(namedtuple("Geometry", "kh kw sh sw ph pw dh dw groups")):
                              f"padding {(self.ph, self.pw)}, weight shape {tuple(weight_shape)})")
 
 
-def _matmul_into(xp, a, b, out):
-    if xp.__name__ == "numpy":
-        xp.matmul(a, b, out=out)
-    else:
-        out[...] = xp.matmul(a, b)
-
-
 def _chunks(xp, n, sample_bytes):
+    """Equal slices of the batch whose column buffers fit the limit (and, on the CPU, the cache)."""
     cap = _limit if xp.__name__ != "numpy" else min(_limit, _CPU_CHUNK_BYTES)
-    size = max(1, min(n, cap // max(sample_bytes, 1)))
+    count = -(-n // max(1, cap // max(sample_bytes, 1)))
+    size = -(-n // count)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+def _by_group(a, g):
+    """(N, C, H, W) -> (groups, C/groups, N*H*W): the channel-major matrix of a batch chunk."""
+    n, c = a.shape[:2]
+    return a.reshape(n, g, c // g, -1).transpose(1, 2, 0, 3).reshape(g, c // g, -1)
+
+
 def _columns(x, geo):
-    """The column matrix of x as a (groups, N, C/groups*kh*kw, OH*OW) view."""
-    n, c = x.shape[:2]
+    """The column matrix of a batch chunk, (groups, C/groups*kh*kw, N*OH*OW)."""
     if geo.pointwise:
-        return x.reshape(n, geo.groups, c // geo.groups, -1).transpose(1, 0, 2, 3)
+        return _by_group(x, geo.groups)
     col = registry.lookup("im2col", device_of(x))(x, *geo.args)
-    return col.reshape(geo.groups, -1, n, col.shape[4] * col.shape[5]).transpose(0, 2, 1, 3)
+    return col.reshape(geo.groups, -1, col.shape[3] * col.shape[4] * col.shape[5])
 
 
 def _fast(name, x):
     return registry.lookup(name, device_of(x), required=False)
+
+
+def _sample_bytes(c, geo, out_hw, itemsize):
+    return c * geo.kh * geo.kw * out_hw[0] * out_hw[1] * itemsize
 
 
 def conv2d_forward(x, w, geo):
@@ -128,15 +132,15 @@ def conv2d_forward(x, w, geo):
     o, g = w.shape[0], geo.groups
     oh, ow = geo.out_hw(h, wd)
     y = xp.empty((n, o, oh, ow), dtype=x.dtype)
-    wg = w.reshape(g, 1, o // g, -1)
-    yv = y.reshape(n, g, o // g, oh * ow).transpose(1, 0, 2, 3)
-    for s in _chunks(xp, n, c * geo.kh * geo.kw * oh * ow * x.itemsize):
-        _matmul_into(xp, wg, _columns(x[s], geo), yv[:, s])
+    wg = w.reshape(g, o // g, -1)
+    for s in _chunks(xp, n, _sample_bytes(c, geo, (oh, ow), x.itemsize)):
+        prod = xp.matmul(wg, _columns(x[s], geo))
+        y[s] = prod.reshape(o, s.stop - s.start, oh, ow).transpose(1, 0, 2, 3)
     return y
 
 
 def conv2d_backward_weight(gy, x, w_shape, geo):
-    """dW[o] = sum_n gy[n, o] col_n^T, summed sample by sample in batch order."""
+    """dW = sum over chunks of gy col^T."""
     fast = _fast("conv2d_backward_weight", x)
     if fast is not None:
         return fast(gy, x, tuple(w_shape), *geo.pairs(), geo.groups)
@@ -144,13 +148,10 @@ def conv2d_backward_weight(gy, x, w_shape, geo):
         return depthwise.backward_weight(gy, x, w_shape, geo)
     xp = get_array_module(x)
     n, c = x.shape[:2]
-    o, g = w_shape[0], geo.groups
-    gw = xp.zeros((g, o // g, c // g * geo.kh * geo.kw), dtype=x.dtype)
-    gyv = gy.reshape(n, g, o // g, -1).transpose(1, 0, 2, 3)
-    for s in _chunks(xp, n, c * geo.kh * geo.kw * gy.shape[2] * gy.shape[3] * x.itemsize):
-        per_sample = xp.matmul(gyv[:, s], _columns(x[s], geo).swapaxes(-1, -2))
-        for k in range(per_sample.shape[1]):
-            gw += per_sample[:, k]
+    g = geo.groups
+    gw = xp.zeros((g, w_shape[0] // g, c // g * geo.kh * geo.kw), dtype=x.dtype)
+    for s in _chunks(xp, n, _sample_bytes(c, geo, gy.shape[2:], x.itemsize)):
+        gw += xp.matmul(_by_group(gy[s], g), _columns(x[s], geo).swapaxes(-1, -2))
     return gw.reshape(w_shape)
 
 
@@ -164,20 +165,16 @@ def conv2d_backward_data(gy, w, x_shape, geo):
     xp = get_array_module(gy)
     n, c, h, wd = x_shape
     o, g = w.shape[0], geo.groups
-    oh, ow = gy.shape[2:]
-    kg = c // g * geo.kh * geo.kw
     gx = xp.empty(x_shape, dtype=gy.dtype)
-    wt = w.reshape(g, 1, o // g, kg).swapaxes(-1, -2)
-    gyv = gy.reshape(n, g, o // g, oh * ow).transpose(1, 0, 2, 3)
+    wt = w.reshape(g, o // g, -1).swapaxes(-1, -2)
     col2im = registry.lookup("col2im", device_of(gy))
-    for s in _chunks(xp, n, c * geo.kh * geo.kw * oh * ow * gy.itemsize):
+    for s in _chunks(xp, n, _sample_bytes(c, geo, gy.shape[2:], gy.itemsize)):
         nb = s.stop - s.start
+        gcol = xp.matmul(wt, _by_group(gy[s], g))
         if geo.pointwise:
-            _matmul_into(xp, wt, gyv[:, s], gx[s].reshape(nb, g, c // g, -1).transpose(1, 0, 2, 3))
-            continue
-        gcol = xp.empty((c, geo.kh, geo.kw, nb, oh, ow), dtype=gy.dtype)
-        _matmul_into(xp, wt, gyv[:, s], gcol.reshape(g, kg, nb, oh * ow).transpose(0, 2, 1, 3))
-        gx[s] = col2im(gcol, (nb, c, h, wd), *geo.args)
+            gx[s] = gcol.reshape(c, nb, h, wd).transpose(1, 0, 2, 3)
+        else:
+            gx[s] = col2im(gcol.reshape(c, geo.kh, geo.kw, nb, *gy.shape[2:]), (nb, c, h, wd), *geo.args)
     return gx
 
 

@@ -32,16 +32,14 @@ def _sigmoid_(a):
     return a
 
 
-def _lstm_perm(xp, H):
-    """Row order i, f, o, g: the three sigmoid gates side by side (the swap is its own inverse)."""
-    return xp.concatenate([xp.arange(k * H, (k + 1) * H) for k in (0, 1, 3, 2)])
-
-
 class Recurrence(Function):
     """One layer, one direction, over a time-major sequence.
 
-    forward(x (T, B, I), h0 (B, H), [c0 (B, H) for lstm], w_ih, w_hh, *biases)
-      -> (out (T, B, H), h_n, [c_n]);  ``bias`` says which of b_ih, b_hh are given.
+    forward(x (T, B, I), h0 (B, H), [c0 (B, H) for lstm], w_ih, w_hh, *biases (0 to 2))
+      -> (out (T, B, H), h_n, [c_n]).
+    Inside, the LSTM's gate blocks are reordered to g, i, f, o: the sigmoid gates sit side by
+    side (one tanh call on all four, sigmoid(a) = (1 + tanh(a/2)) / 2), and so do the three
+    blocks whose gradient scales with dc.
     """
     def __init__(self, mode, reverse=False, lengths=None):
         self.mode, self.reverse, self.lengths = mode, reverse, lengths
@@ -49,111 +47,155 @@ class Recurrence(Function):
     def _order(self, T):
         return range(T - 1, -1, -1) if self.reverse else range(T)
 
+    def _prev(self, states, init, t):
+        """The state before time t (states[t] is the state after it)."""
+        p = t + 1 if self.reverse else t - 1
+        return init if p < 0 or p >= len(states) else states[p]
+
+    def _prev_all(self, xp, states, init):
+        """(T, B, H): the state before every time step."""
+        if self.reverse:
+            return xp.concatenate([states[1:], init[None]])
+        return xp.concatenate([init[None], states[:-1]])
+
     def forward(self, x, h0, *rest):
         xp = get_array_module(x)
-        lstm, gru = self.mode == "lstm", self.mode == "gru"
-        c, rest = (rest[0], rest[1:]) if lstm else (None, rest)
+        lstm = self.mode == "lstm"
+        c0, rest = (rest[0], rest[1:]) if lstm else (None, rest)
         w_ih, w_hh, biases = rest[0], rest[1], rest[2:]
         T, B, I = x.shape
         H = w_hh.shape[1]
         if lstm:
-            self.perm = _lstm_perm(xp, H)
+            self.perm = xp.concatenate([xp.arange(k * H, (k + 1) * H) for k in (2, 0, 1, 3)])
             w_ih, w_hh, biases = w_ih[self.perm], w_hh[self.perm], tuple(b[self.perm] for b in biases)
         gates = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, -1)
-        for b in biases:
-            gates += b
-        self.x, self.w_ih, self.w_hh, self.n_bias = x, w_ih, w_hh, len(biases)
-        self.hprev = xp.empty((T, B, H), dtype=x.dtype)
-        out = xp.empty((T, B, H), dtype=x.dtype)
-        if lstm:
-            self.cprev, self.tc = xp.empty_like(self.hprev), xp.empty_like(self.hprev)
-        if gru:
-            self.rh = xp.empty_like(self.hprev)
-        mask = None
+        if biases:
+            gates += sum(biases[1:], biases[0])
+        self.x, self.h0, self.c0, self.w_ih, self.w_hh, self.n_bias = x, h0, c0, w_ih, w_hh, len(biases)
+        self.mask = None
         if self.lengths is not None:
-            lengths = xp.asarray(self.lengths).reshape(1, B, 1)
-            mask = xp.arange(T).reshape(T, 1, 1) < lengths
-        h = h0
-        for t in self._order(T):
-            self.hprev[t] = h
+            self.mask = xp.arange(T).reshape(T, 1, 1) < xp.asarray(self.lengths).reshape(1, B, 1)
+        self.hs = xp.empty((T, B, H), dtype=x.dtype)  # the state after each step (carried over padding)
+        getattr(self, "_forward_" + self.mode.split("_")[0])(xp, gates, h0, c0)
+        self.gates = gates
+        last = 0 if self.reverse else T - 1
+        out = self.hs if self.mask is None else self.hs * self.mask
+        h_n = self.hs[last].copy()
+        return (out, h_n, self.cs[last].copy()) if lstm else (out, h_n)
+
+    def _keep(self, xp, t, new, old, buffer):
+        """buffer <- new, or with lengths: new on valid rows, old on padded ones."""
+        if self.mask is None:
+            buffer[...] = new
+        else:
+            buffer[...] = xp.where(self.mask[t], new, old)
+        return buffer
+
+    def _forward_lstm(self, xp, gates, h, c):
+        H = h.shape[1]
+        sig = xp.ones(4 * H, dtype=gates.dtype)
+        sig[H:] = 0.5
+        gates *= sig  # halve the sigmoid pre-activations: one tanh then serves all four blocks
+        w_hh = self.w_hh * sig[:, None]
+        self.cs, self.tcs = xp.empty_like(self.hs), xp.empty_like(self.hs)
+        for t in self._order(len(gates)):
             a = gates[t]
-            if lstm:
-                a += h @ w_hh.T
-                _sigmoid_(a[:, :3 * H])
-                xp.tanh(a[:, 3 * H:], out=a[:, 3 * H:])
-                self.cprev[t] = c
-                c_new = a[:, H:2 * H] * c + a[:, :H] * a[:, 3 * H:]
-                tc = xp.tanh(c_new, out=self.tc[t])
-                h_new = a[:, 2 * H:3 * H] * tc
-            elif gru:
-                a[:, :2 * H] += h @ w_hh[:2 * H].T
-                _sigmoid_(a[:, :2 * H])
-                rh = xp.multiply(a[:, :H], h, out=self.rh[t])
-                n = a[:, 2 * H:]
-                n += rh @ w_hh[2 * H:].T
-                xp.tanh(n, out=n)
-                h_new = h + a[:, H:2 * H] * (n - h)
-            else:
-                a += h @ w_hh.T
-                h_new = xp.tanh(a, out=a) if self.mode == "rnn_tanh" else xp.maximum(a, 0, out=a)
-            if mask is None:
-                out[t] = h_new
-                h, c = out[t], (c_new if lstm else None)
-            else:
-                m = mask[t]
-                xp.multiply(h_new, m, out=out[t])
-                h = xp.where(m, h_new, h)
-                c = xp.where(m, c_new, c) if lstm else None
-        self.gates, self.mask = gates, mask
-        h = h.copy()
-        return (out, h, c) if lstm else (out, h)
+            a += h @ w_hh.T
+            xp.tanh(a, out=a)
+            s = a[:, H:]
+            s *= 0.5
+            s += 0.5
+            g, i, f, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            c_new = f * c
+            c_new += i * g
+            tc = xp.tanh(c_new, out=self.tcs[t])
+            h = self._keep(xp, t, o * tc, h, self.hs[t])
+            c = self._keep(xp, t, c_new, c, self.cs[t])
+
+    def _forward_gru(self, xp, gates, h, c):
+        H, w_hh = h.shape[1], self.w_hh
+        self.rh = xp.empty_like(self.hs)
+        for t in self._order(len(gates)):
+            a = gates[t]
+            a[:, :2 * H] += h @ w_hh[:2 * H].T
+            _sigmoid_(a[:, :2 * H])
+            rh = xp.multiply(a[:, :H], h, out=self.rh[t])
+            n = a[:, 2 * H:]
+            n += rh @ w_hh[2 * H:].T
+            xp.tanh(n, out=n)
+            h = self._keep(xp, t, h + a[:, H:2 * H] * (n - h), h, self.hs[t])
+
+    def _forward_rnn(self, xp, gates, h, c):
+        for t in self._order(len(gates)):
+            a = gates[t]
+            a += h @ self.w_hh.T
+            new = xp.tanh(a, out=a) if self.mode == "rnn_tanh" else xp.maximum(a, 0, out=a)
+            h = self._keep(xp, t, new, h, self.hs[t])
 
     def backward(self, g_out, g_h, g_c=None):
         xp = get_array_module(g_h)
-        lstm, gru = self.mode == "lstm", self.mode == "gru"
-        gates, w_hh, hprev, mask = self.gates, self.w_hh, self.hprev, self.mask
-        T, B, _ = gates.shape
-        H = hprev.shape[2]
-        dG = xp.empty_like(gates)
-        dh, dc = g_h, g_c
-        for t in reversed(self._order(T)):
+        dG = xp.empty_like(self.gates)
+        step = getattr(self, "_backward_" + self.mode.split("_")[0])(xp, dG)
+        mask, dh, dc = self.mask, g_h, g_c
+        for t in reversed(self._order(len(dG))):
             if g_out is not None:
-                dh = dh + g_out[t] if mask is None else dh + g_out[t] * mask[t]
-            if mask is not None:
-                m = mask[t]
-                dh, dh_keep = xp.where(m, dh, 0), xp.where(m, 0, dh)
-                if lstm:
-                    dc, dc_keep = xp.where(m, dc, 0), xp.where(m, 0, dc)
-            a, d = gates[t], dG[t]
-            if lstm:
-                i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-                tc = self.tc[t]
-                dc = dc + dh * o * (1 - tc * tc)
-                d[:, :H] = dc * g * i * (1 - i)
-                d[:, H:2 * H] = dc * self.cprev[t] * f * (1 - f)
-                d[:, 2 * H:3 * H] = dh * tc * o * (1 - o)
-                d[:, 3 * H:] = dc * i * (1 - g * g)
-                dc = dc * f
-                dh = d @ w_hh
-            elif gru:
-                r, z, n, hp = a[:, :H], a[:, H:2 * H], a[:, 2 * H:], hprev[t]
-                d[:, 2 * H:] = dh * z * (1 - n * n)
-                d[:, H:2 * H] = dh * (n - hp) * z * (1 - z)
-                drh = d[:, 2 * H:] @ w_hh[2 * H:]
-                d[:, :H] = drh * hp * r * (1 - r)
-                dh = dh * (1 - z) + drh * r + d[:, :2 * H] @ w_hh[:2 * H]
-            else:
-                xp.multiply(dh, (1 - a * a) if self.mode == "rnn_tanh" else (a > 0), out=d)
-                dh = d @ w_hh
-            if mask is not None:
-                dh = dh + dh_keep
-                if lstm:
-                    dc = dc + dc_keep
+                dh = dh + (g_out[t] if mask is None else g_out[t] * mask[t])
+            if mask is None:
+                dh, dc = step(t, dh, dc)
+                continue
+            m = mask[t]
+            keep_h = xp.where(m, 0, dh)
+            keep_c = None if dc is None else xp.where(m, 0, dc)
+            dh, dc = step(t, xp.where(m, dh, 0), None if dc is None else xp.where(m, dc, 0))
+            dh = dh + keep_h
+            dc = None if dc is None else dc + keep_c
         return self._param_grads(xp, dG, dh, dc)
+
+    def _backward_lstm(self, xp, dG):
+        """Returns step(t, dh, dc) -> (dh_prev, dc_prev) filling dG[t]; per-step factors are
+        precomputed for all T at once: dG = [dc, dc, dc, dh] * K."""
+        a, tcs, H = self.gates, self.tcs, self.hs.shape[2]
+        g, i, f, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+        K = xp.empty_like(a)
+        K[..., :H] = i * (1 - g * g)
+        K[..., H:2 * H] = g * i * (1 - i)
+        K[..., 2 * H:3 * H] = self._prev_all(xp, self.cs, self.c0) * f * (1 - f)
+        K[..., 3 * H:] = tcs * o * (1 - o)
+        o_dtc = o * (1 - tcs * tcs)
+        T, B = a.shape[:2]
+        K4, dG4, w_hh = K.reshape(T, B, 4, H), dG.reshape(T, B, 4, H), self.w_hh
+
+        def step(t, dh, dc):
+            dc = dc + dh * o_dtc[t]
+            xp.multiply(dc[:, None, :], K4[t, :, :3], out=dG4[t, :, :3])
+            xp.multiply(dh, K4[t, :, 3], out=dG4[t, :, 3])
+            return dG[t] @ w_hh, dc * f[t]
+        return step
+
+    def _backward_gru(self, xp, dG):
+        a, w_hh, H = self.gates, self.w_hh, self.hs.shape[2]
+
+        def step(t, dh, dc):
+            r, z, n, hp = a[t, :, :H], a[t, :, H:2 * H], a[t, :, 2 * H:], self._prev(self.hs, self.h0, t)
+            d = dG[t]
+            d[:, 2 * H:] = dh * z * (1 - n * n)
+            d[:, H:2 * H] = dh * (n - hp) * z * (1 - z)
+            drh = d[:, 2 * H:] @ w_hh[2 * H:]
+            d[:, :H] = drh * hp * r * (1 - r)
+            return dh * (1 - z) + drh * r + d[:, :2 * H] @ w_hh[:2 * H], None
+        return step
+
+    def _backward_rnn(self, xp, dG):
+        a = self.gates
+
+        def step(t, dh, dc):
+            xp.multiply(dh, (1 - a[t] * a[t]) if self.mode == "rnn_tanh" else (a[t] > 0), out=dG[t])
+            return dG[t] @ self.w_hh, None
+        return step
 
     def _param_grads(self, xp, dG, dh, dc):
         T, B, GH = dG.shape
-        H = self.hprev.shape[2]
+        H = self.hs.shape[2]
         need = self.needs_grad
         lstm = self.mode == "lstm"
         k = 3 if lstm else 2  # index of w_ih among the inputs
@@ -162,14 +204,15 @@ class Recurrence(Function):
         gw_ih = d2.T @ self.x.reshape(T * B, -1) if need[k] else None
         gw_hh = None
         if need[k + 1]:
-            h2 = self.hprev.reshape(T * B, H)
+            h2 = self._prev_all(xp, self.hs, self.h0).reshape(T * B, H)
             if self.mode == "gru":
                 gw_hh = xp.concatenate([d2[:, :2 * H].T @ h2, d2[:, 2 * H:].T @ self.rh.reshape(T * B, H)])
             else:
                 gw_hh = d2.T @ h2
         gb = d2.sum(axis=0) if any(need[k + 2:]) else None
         if lstm:
-            gw_ih, gw_hh, gb = (None if w is None else w[self.perm] for w in (gw_ih, gw_hh, gb))
+            inv = xp.argsort(self.perm)
+            gw_ih, gw_hh, gb = (None if w is None else w[inv] for w in (gw_ih, gw_hh, gb))
         states = (dh, dc) if lstm else (dh,)
         return (gx,) + states + (gw_ih, gw_hh) + (gb,) * self.n_bias
 

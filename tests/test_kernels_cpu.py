@@ -1,0 +1,119 @@
+"""Kernel parity: the Numba CPU kernels equal the NumPy reference (exactly for copies and
+gathers in the same order; within 1e-6 where the summation order differs)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import tinygrad_img as tg
+import tinygrad_img.functional as F
+from tinygrad_img.kernels import cpu_numba, get, lookup, registry
+
+
+@st.composite
+def conv_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw, dh, dw = (draw(st.integers(1, 3)) for _ in range(4))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    min_h, min_w = max(1, dh * (kh - 1) + 1 - 2 * ph), max(1, dw * (kw - 1) + 1 - 2 * pw)
+    h, w = draw(st.integers(min_h, min_h + 6)), draw(st.integers(min_w, min_w + 6))
+    return (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w), (kh, kw, sh, sw, ph, pw, dh, dw)
+
+
+@st.composite
+def pool_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    h, w = draw(st.integers(max(1, kh - 2 * ph), 9)), draw(st.integers(max(1, kw - 2 * pw), 9))
+    return (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w), (kh, kw, sh, sw, ph, pw)
+
+
+def _both(name):
+    return get(name, "reference"), get(name, "numba")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=25, deadline=None)
+@given(case=conv_cases(), seed=st.integers(0, 2 ** 16))
+def test_im2col_col2im_parity(dtype, case, seed):
+    shape, geo = case
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    (ref_im2col, fast_im2col), (ref_col2im, fast_col2im) = _both("im2col"), _both("col2im")
+    col = ref_im2col(x, *geo)
+    got = fast_im2col(x, *geo)
+    assert got.dtype == dtype and np.array_equal(got, col)
+    np.testing.assert_array_equal(fast_col2im(col, shape, *geo), ref_col2im(col, shape, *geo))
+
+
+@settings(max_examples=10, deadline=None)
+@given(case=conv_cases(), seed=st.integers(0, 2 ** 16))
+def test_im2col_col2im_parallel_parity(case, seed):
+    shape, geo = case
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    col = get("im2col", "reference")(x, *geo)
+    saved, cpu_numba.PARALLEL_MIN_ELEMENTS = cpu_numba.PARALLEL_MIN_ELEMENTS, 0
+    try:
+        got, back = get("im2col", "numba")(x, *geo), get("col2im", "numba")(col, shape, *geo)
+    finally:
+        cpu_numba.PARALLEL_MIN_ELEMENTS = saved
+    assert np.array_equal(got, col)
+    np.testing.assert_array_equal(back, get("col2im", "reference")(col, shape, *geo))
+
+
+def _pool_parity(shape, geo, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[rng.random(shape) < 0.2] = 0.5  # ties: the first maximum must win in both
+    (ref_f, fast_f), (ref_b, fast_b) = _both("maxpool2d_forward"), _both("maxpool2d_backward")
+    y, arg = ref_f(x, *geo)
+    y2, arg2 = fast_f(x, *geo)
+    assert np.array_equal(y, y2) and np.array_equal(arg, arg2) and arg2.dtype == np.int64
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(fast_b(gy, arg, shape, *geo), ref_b(gy, arg, shape, *geo), rtol=1e-6, atol=1e-6)
+    for include in (True, False):
+        (ref_f, fast_f), (ref_b, fast_b) = _both("avgpool2d_forward"), _both("avgpool2d_backward")
+        np.testing.assert_array_equal(fast_f(x, *geo, include), ref_f(x, *geo, include))
+        np.testing.assert_allclose(fast_b(gy, shape, *geo, include), ref_b(gy, shape, *geo, include),
+                                   rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=25, deadline=None)
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 16))
+def test_pool_parity(dtype, case, seed):
+    _pool_parity(*case, dtype, seed)
+
+
+@settings(max_examples=10, deadline=None)
+@given(case=pool_cases(), seed=st.integers(0, 2 ** 16))
+def test_pool_parallel_parity(case, seed):
+    saved, cpu_numba.PARALLEL_MIN_ELEMENTS = cpu_numba.PARALLEL_MIN_ELEMENTS, 0
+    try:
+        _pool_parity(*case, np.float32, seed)
+    finally:
+        cpu_numba.PARALLEL_MIN_ELEMENTS = saved
+
+
+def test_registry_prefers_numba_and_use_forces_reference():
+    assert lookup("im2col", "cpu") is get("im2col", "numba")
+    with registry.use("reference"):
+        assert lookup("im2col", "cpu") is get("im2col", "reference")
+    with pytest.raises(ValueError, match="use: unknown CPU backend"):
+        with registry.use("fortran"):
+            pass
+
+
+def test_ops_agree_across_backends():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4, 9, 8), dtype=np.float32), rng.standard_normal((6, 2, 3, 3), dtype=np.float32)
+
+    def run():
+        xs, ws = tg.Tensor(x, requires_grad=True), tg.Tensor(w, requires_grad=True)
+        y = F.max_pool2d(F.conv2d(xs, ws, None, 1, 1, 1, 2), 3, 2, 1) + F.avg_pool2d(xs, 2).sum()
+        y.backward(tg.ones(*y.shape))
+        return y.numpy(), xs.grad.numpy(), ws.grad.numpy()
+    fast = run()
+    with registry.use("reference"):
+        slow = run()
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
