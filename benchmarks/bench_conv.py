@@ -73,7 +73,8 @@ def _conv_pair(shape, backward):
 
 
 def bench_conv(rounds, ceiling):
-    print(f"{'conv2d (N,C,H,W,O,k,s,p)':<34}{'fwd ms':>8}{'torch':>8}{'ratio':>7}{'GFLOP/s':>9}{'%gemm':>7}"
+    print(f"{'conv2d (N,C,H,W,O,k,s,p)':<34}{'fwd ms':>8}{'torch':>8}{'ratio':>7}{'GFLOP/s':>9}"
+          f"{'%gemm':>7}"
           f"{'f+b ms':>9}{'torch':>8}{'ratio':>7}")
     ratios = []
     for shape in CONV_SHAPES:

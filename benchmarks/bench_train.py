@@ -13,7 +13,6 @@ whether memory grows with the number of steps.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -67,9 +66,13 @@ def torch_step_fn(weights=None):
     return step
 
 
-def rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def proc_status_bytes(field):
+    """VmRSS (now) or VmHWM (peak) of this process from /proc/self/status (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 def memory_child(which, steps):
@@ -80,15 +83,15 @@ def memory_child(which, steps):
     if which == "ours":
         tracemalloc.start()
     step(*data[0])
-    base = rss_bytes()
+    base = proc_status_bytes("VmRSS")
     quarters, traced = [], []
     for i in range(1, steps + 1):
         step(*data[i % 4])
         if i % (steps // 4) == 0:
-            quarters.append(rss_bytes() - base)
+            quarters.append(proc_status_bytes("VmRSS") - base)
             if which == "ours":
                 traced.append(tracemalloc.get_traced_memory()[0])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = proc_status_bytes("VmHWM")
     out = {"which": which, "rss_growth_quarters": quarters, "peak_rss": peak, "base_rss": base}
     if which == "ours":
         out["traced_peak"] = tracemalloc.get_traced_memory()[1]

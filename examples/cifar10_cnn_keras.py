@@ -9,7 +9,7 @@ Dense(10) and ``SparseCategoricalCrossentropy(from_logits=True)``, kept here.
 Without ``--data-dir`` (the folder holding CIFAR-10's python batches) it
 trains on the synthetic 32x32x3 shapes set, since nothing can be downloaded.
 
-    python examples/cifar10_cnn_keras.py [--epochs 8] [--data-dir DIR] [--out history.png] [--quick]
+    python examples/cifar10_cnn_keras.py [--epochs 5] [--data-dir DIR] [--out history.png] [--quick]
 """
 import argparse
 
@@ -20,7 +20,7 @@ from tinygrad_img.keras import datasets, layers, losses, models
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 python batches (default: synthetic shapes)")
     parser.add_argument("--out", default="cifar10_history.png", help="where to write the accuracy plot")
     parser.add_argument("--quick", action="store_true", help="one epoch on 200 images (smoke test)")
@@ -31,7 +31,7 @@ def main(argv=None):
         (train_images, train_labels), (test_images, test_labels) = datasets.cifar10.load_data(args.data_dir)
         train_images, test_images = train_images / 255.0, test_images / 255.0
     else:
-        (train_images, train_labels), (test_images, test_labels) = make_shapes(n=1500, size=32, channels_last=True)
+        (train_images, train_labels), (test_images, test_labels) = make_shapes(n=1000, size=32, channels_last=True)
     if args.quick:
         args.epochs = 1
         train_images, train_labels, test_images, test_labels = (train_images[:200], train_labels[:200],

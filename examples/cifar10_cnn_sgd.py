@@ -9,7 +9,7 @@ and compiles with ``optimizer=SGD(learning_rate=0.01, momentum=0.9)`` and
 Without ``--data-dir`` (CIFAR-10's python batches) it trains on the synthetic
 32x32x3 shapes set.
 
-    python examples/cifar10_cnn_sgd.py [--epochs 8] [--data-dir DIR] [--quick]
+    python examples/cifar10_cnn_sgd.py [--epochs 5] [--data-dir DIR] [--quick]
 """
 import argparse
 
@@ -21,7 +21,7 @@ from tinygrad_img.keras.utils import to_categorical
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 python batches (default: synthetic shapes)")
     parser.add_argument("--quick", action="store_true", help="one epoch on 200 images (smoke test)")
     args = parser.parse_args(argv)
@@ -31,7 +31,7 @@ def main(argv=None):
         (x_train, y_train), (x_test, y_test) = datasets.cifar10.load_data(args.data_dir)
         x_train, x_test = x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
     else:
-        (x_train, y_train), (x_test, y_test) = make_shapes(n=1500, size=32, channels_last=True)
+        (x_train, y_train), (x_test, y_test) = make_shapes(n=1000, size=32, channels_last=True)
     if args.quick:
         args.epochs, x_train, y_train, x_test, y_test = 1, x_train[:200], y_train[:200], x_test[:100], y_test[:100]
     y_train, y_test = to_categorical(y_train, 10), to_categorical(y_test, 10)

@@ -9,7 +9,7 @@ Only the import lines differ from the Keras original.
 Runs on the bundled handwritten digits resampled to 28x28 (MNIST's shape);
 ``--data-dir`` reads real MNIST IDX files instead.
 
-    python examples/mnist_cnn_keras.py [--epochs 10] [--data-dir DIR] [--quick]
+    python examples/mnist_cnn_keras.py [--epochs 5] [--data-dir DIR] [--quick]
 """
 import argparse
 
@@ -19,7 +19,7 @@ from tinygrad_img.keras import datasets, layers, models
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (default: bundled digits)")
     parser.add_argument("--quick", action="store_true", help="one epoch on 300 images (smoke test)")

@@ -12,8 +12,10 @@ from numba import njit, prange
 from .reference import avg_divisor, out_size
 from .registry import register
 
-# Arrays smaller than this are processed on one thread (see _run).
+# Outputs smaller than these run on one thread (see _run). im2col/col2im's bound
+# is above the conv op's CPU chunk (8 MiB), whose kernels run between two GEMMs.
 PARALLEL_MIN_ELEMENTS = 1 << 22
+POOL_PARALLEL_MIN_ELEMENTS = 1 << 16
 
 
 @njit(cache=True)
@@ -197,10 +199,10 @@ def _avgpool_bwd_par(share, gx, kh, kw, sh, sw, ph, pw):
         _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, r, r + 1)
 
 
-def _run(serial, parallel, size, units, *args):
-    """Small jobs (a conv chunk between two GEMMs) run serially: waking the worker
-    threads there costs more than it saves and they contend with the BLAS threads."""
-    if size >= PARALLEL_MIN_ELEMENTS:
+def _run(serial, parallel, parallel_ok, units, *args):
+    """Small jobs run serially: waking the worker threads costs more than it saves,
+    and between two GEMMs they would contend with the BLAS threads."""
+    if parallel_ok:
         parallel(*args)
     else:
         serial(*args, 0, units)
@@ -211,15 +213,16 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
     n, c, h, w = x.shape
     oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
     col = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    _run(_im2col, _im2col_par, col.size, c * kh * kw * n, np.ascontiguousarray(x), col, kh, kw, sh, sw, ph, pw, dh, dw)
+    _run(_im2col, _im2col_par, col.size >= PARALLEL_MIN_ELEMENTS, c * kh * kw * n,
+         np.ascontiguousarray(x), col, kh, kw, sh, sw, ph, pw, dh, dw)
     return col
 
 
 @register("col2im", "numba")
 def col2im(col, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
     gx = np.empty(x_shape, dtype=col.dtype)
-    _run(_col2im, _col2im_par, col.size, x_shape[0] * x_shape[1], np.ascontiguousarray(col), gx,
-         kh, kw, sh, sw, ph, pw, dh, dw)
+    _run(_col2im, _col2im_par, col.size >= PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
+         np.ascontiguousarray(col), gx, kh, kw, sh, sw, ph, pw, dh, dw)
     return gx
 
 
@@ -229,15 +232,16 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     shape = (n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
     y = np.empty(shape, dtype=x.dtype)
     argmax = np.empty(shape, dtype=np.int64)
-    _run(_maxpool_fwd, _maxpool_fwd_par, x.size, n * c, np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
+    _run(_maxpool_fwd, _maxpool_fwd_par, x.size >= POOL_PARALLEL_MIN_ELEMENTS, n * c,
+         np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
     return y, argmax
 
 
 @register("maxpool2d_backward", "numba")
 def maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw):
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _run(_maxpool_bwd, _maxpool_bwd_par, gx.size, x_shape[0] * x_shape[1], np.ascontiguousarray(gy),
-         np.ascontiguousarray(argmax), gx)
+    _run(_maxpool_bwd, _maxpool_bwd_par, gx.size >= POOL_PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
+         np.ascontiguousarray(gy), np.ascontiguousarray(argmax), gx)
     return gx
 
 
@@ -245,8 +249,8 @@ def maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw):
 def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     n, c, h, w = x.shape
     y = np.empty((n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)), dtype=x.dtype)
-    _run(_avgpool_fwd, _avgpool_fwd_par, x.size, n * c, np.ascontiguousarray(x), y, x.dtype.type(0),
-         kh, kw, sh, sw, ph, pw, bool(count_include_pad))
+    _run(_avgpool_fwd, _avgpool_fwd_par, x.size >= POOL_PARALLEL_MIN_ELEMENTS, n * c,
+         np.ascontiguousarray(x), y, x.dtype.type(0), kh, kw, sh, sw, ph, pw, bool(count_include_pad))
     return y
 
 
@@ -254,5 +258,6 @@ def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
 def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad):
     share = gy / avg_divisor(x_shape, kh, kw, sh, sw, ph, pw, count_include_pad, gy.dtype)
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _run(_avgpool_bwd, _avgpool_bwd_par, gx.size, x_shape[0] * x_shape[1], share, gx, kh, kw, sh, sw, ph, pw)
+    _run(_avgpool_bwd, _avgpool_bwd_par, gx.size >= POOL_PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
+         share, gx, kh, kw, sh, sw, ph, pw)
     return gx

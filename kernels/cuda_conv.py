@@ -7,9 +7,9 @@ Three equivalent algorithms per pass: the direct implicit-GEMM kernels of
 ``cupy.matmul`` (cuBLAS) + col2im ("im2col"). The autotune cache times them the
 first time a problem (shapes, options, dtype, device) is seen and keeps the
 fastest; ``cuda.set_conv_algorithm`` or env TINYGRAD_IMG_CONV_ALGO force one
-("implicit" picks the tile by size). Grouped
-convolutions are per-group matrix products: group g owns input channels
-[g*C/G, (g+1)*C/G) and output channels [g*O/G, (g+1)*O/G).
+("implicit" picks the tile by size). Grouped convolutions are per-group matrix
+products: group g owns input channels [g*C/G, (g+1)*C/G) and output channels
+[g*O/G, (g+1)*O/G).
 """
 import numpy as np
 

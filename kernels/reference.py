@@ -14,7 +14,7 @@ def out_size(size, k, s, p, d=1):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def _window(start, stride, count):
+def window(start, stride, count):
     """The slice picking ``count`` positions ``start, start + stride, ...``."""
     return slice(start, start + stride * (count - 1) + 1, stride)
 
@@ -28,7 +28,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
     col = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            patch = padded[:, :, _window(i * dh, sh, oh), _window(j * dw, sw, ow)]
+            patch = padded[:, :, window(i * dh, sh, oh), window(j * dw, sw, ow)]
             col[:, i, j] = patch.transpose(1, 0, 2, 3)
     return col
 
@@ -41,7 +41,7 @@ def col2im(col, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
     padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
     for i in range(kh):
         for j in range(kw):
-            padded[:, :, _window(i * dh, sh, oh), _window(j * dw, sw, ow)] += col[:, i, j].transpose(1, 0, 2, 3)
+            padded[:, :, window(i * dh, sh, oh), window(j * dw, sw, ow)] += col[:, i, j].transpose(1, 0, 2, 3)
     return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
 
 
@@ -64,7 +64,7 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     rows, cols = np.arange(oh) * sh - ph, np.arange(ow) * sw - pw
     for i in range(kh):
         for j in range(kw):
-            win = padded[:, :, _window(i, sh, oh), _window(j, sw, ow)]
+            win = padded[:, :, window(i, sh, oh), window(j, sw, ow)]
             better = (win > y) | np.isnan(win)
             y = np.where(better, win, y)
             argmax = np.where(better, (rows[:, None] + i) * w + (cols + j), argmax)
@@ -91,7 +91,7 @@ def avg_divisor(x_shape, kh, kw, sh, sw, ph, pw, count_include_pad, dtype):
     count = np.zeros((oh, ow), dtype=dtype)
     for i in range(kh):
         for j in range(kw):
-            count += inside[_window(i, sh, oh), _window(j, sw, ow)]
+            count += inside[window(i, sh, oh), window(j, sw, ow)]
     return count
 
 
@@ -105,7 +105,7 @@ def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     total = np.zeros((n, c, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            total += padded[:, :, _window(i, sh, oh), _window(j, sw, ow)]
+            total += padded[:, :, window(i, sh, oh), window(j, sw, ow)]
     return total / div
 
 
@@ -118,5 +118,5 @@ def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad):
     padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
     for i in range(kh):
         for j in range(kw):
-            padded[:, :, _window(i, sh, oh), _window(j, sw, ow)] += share
+            padded[:, :, window(i, sh, oh), window(j, sw, ow)] += share
     return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])

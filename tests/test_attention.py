@@ -3,6 +3,7 @@ kind, PyTorch parity, NaN-free fully masked rows, seeded dropout, MultiheadAtten
 copied projections (self and cross attention), TransformerEncoderLayer, and the errors."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
@@ -103,6 +104,25 @@ def test_sdpa_parity(kind):
         arrays.append(bool_mask(2, 1, L, S))
     if kind == "float":
         arrays.append(arr(3, L, S))
+    check_parity(lambda q, k, v, *m: F.scaled_dot_product_attention(q, k, v, *m, is_causal=causal),
+                 lambda q, k, v, *m: torch.nn.functional.scaled_dot_product_attention(q, k, v, *m, is_causal=causal),
+                 arrays)
+
+
+@requires_torch
+@settings(max_examples=10, deadline=None)
+@given(lead=st.lists(st.integers(1, 3), min_size=0, max_size=2), L=st.integers(1, 6), S=st.integers(1, 6),
+       E=st.integers(1, 5), kind=st.sampled_from(["none", "bool", "float", "causal"]))
+def test_sdpa_parity_random_shapes(lead, L, S, E, kind):
+    rng = np.random.default_rng(L * 100 + S * 10 + E)
+    q, k, v = (rng.standard_normal(tuple(lead) + (n, E)).astype(np.float32) for n in (L, S, S))
+    arrays = [q, k, v]
+    if kind == "bool":
+        arrays.append(rng.random((L, S)) > 0.3)
+        arrays[-1][:, 0] = True
+    if kind == "float":
+        arrays.append(rng.standard_normal((L, S)).astype(np.float32))
+    causal = kind == "causal"
     check_parity(lambda q, k, v, *m: F.scaled_dot_product_attention(q, k, v, *m, is_causal=causal),
                  lambda q, k, v, *m: torch.nn.functional.scaled_dot_product_attention(q, k, v, *m, is_causal=causal),
                  arrays)
@@ -231,6 +251,8 @@ def test_errors():
         F.scaled_dot_product_attention(q, k, tg.Tensor(arr(2, 2, 4)))
     with pytest.raises(ValueError, match="do not broadcast"):
         F.scaled_dot_product_attention(q, tg.Tensor(arr(3, 3, 4)), tg.Tensor(arr(3, 3, 4)))
+    with pytest.raises(ValueError, match="share one float dtype"):
+        F.scaled_dot_product_attention(q, k, tg.Tensor(arr(2, 3, 4), dtype="float64"))
     m = tg.nn.MultiheadAttention(4, 2)
     with pytest.raises(ValueError, match=r"key_padding_mask has shape \(2, 4\), expected \(2, 3\)"):
         m(q, k, v, key_padding_mask=np.zeros((2, 4), bool))

@@ -148,7 +148,8 @@ OPS = {  # name: (fn(*tensors), input arrays)
     "cat_stack_where_pad": (lambda a, b: tg.cat([tg.pad(tg.where(a > 0, a, b * 2), 1).reshape(-1),
                                                  tg.stack([a, b], axis=1).reshape(-1)]),
                             lambda r: [_rand(r, (2, 3)), _rand(r, (2, 3))]),
-    "maximum_minimum": (lambda a, b: tg.maximum(a, b) + tg.minimum(a, b * 2), lambda r: [_rand(r, (3, 4)), _rand(r, (3, 4))]),
+    "maximum_minimum": (lambda a, b: tg.maximum(a, b) + tg.minimum(a, b * 2),
+                        lambda r: [_rand(r, (3, 4)), _rand(r, (3, 4))]),
     "activations": (lambda a: F.leaky_relu(a, 0.1) + F.gelu(a) + F.softmax(a, axis=1) + F.log_softmax(a, axis=0),
                     lambda r: [_rand(r, (4, 6))]),
     "linear": (lambda x, w, b: F.linear(x, w, b), lambda r: [_rand(r, (5, 3, 4)), _rand(r, (6, 4)), _rand(r, (6,))]),
@@ -173,7 +174,8 @@ OPS = {  # name: (fn(*tensors), input arrays)
                       F.nll_loss(F.log_softmax(x), _target(x, np.array([0, 1, 2]))), lambda r: [_rand(r, (3, 5))]),
     "regression_losses": (lambda x, t: F.mse_loss(x, t) + F.l1_loss(x, t, reduction="sum")
                           + F.binary_cross_entropy_with_logits(x, t.sigmoid())
-                          + F.binary_cross_entropy(x.sigmoid(), t.sigmoid()), lambda r: [_rand(r, (4, 3)), _rand(r, (4, 3))]),
+                          + F.binary_cross_entropy(x.sigmoid(), t.sigmoid()),
+                          lambda r: [_rand(r, (4, 3)), _rand(r, (4, 3))]),
     "attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
                   lambda r: [_rand(r, (2, 5, 4)), _rand(r, (2, 5, 4)), _rand(r, (2, 5, 3))]),
     "rnn_cells": (lambda x, h, wi, wh: F.rnn_cell(x, h, wi[:5], wh[:5, :5]).sum()

@@ -193,3 +193,18 @@ def test_datasets_are_channels_last_uint8():
     assert y.dtype == np.int64 and set(np.unique(y)) == set(range(10)) and x.max() > 200
     with pytest.raises(FileNotFoundError):
         datasets.mnist.load_data(str(tg.__file__).rsplit("/", 1)[0])
+
+
+@pytest.mark.gpu
+def test_keras_model_trains_on_the_gpu_like_on_the_cpu(digits8):
+    (x, y), (xt, yt) = digits8
+    results = {}
+    for device in ("cpu", "cuda"):
+        tg.manual_seed(0)
+        model = _cnn()
+        model.to(device)
+        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        model.fit(x, y, epochs=2, batch_size=64, verbose=0, shuffle=False)
+        results[device] = model.predict(xt)
+        assert model.conv2d.kernel.device == device
+    np.testing.assert_allclose(results["cuda"], results["cpu"], atol=1e-3)

@@ -187,3 +187,17 @@ def test_bad_layer_arguments():
         layers.Dense(4, kernel_regularizer_typo=1)
     with pytest.raises(ValueError, match="already in the model"):
         Sequential([layers.Dense(2, name="a"), layers.Dense(2, name="a")])
+
+
+@pytest.mark.parametrize("factory, in_shape, out_shape, params", SHAPES)
+def test_every_layer_survives_save_and_load_model(factory, in_shape, out_shape, params, tmp_path):
+    from tinygrad_img.keras.models import load_model
+    model = Sequential([layers.Input(shape=in_shape), factory(), layers.Flatten(), layers.Dense(3)])
+    model.compile("sgd", "mse")
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    restored = load_model(path)
+    assert [type(lay) for lay in restored.layers] == [type(lay) for lay in model.layers]
+    assert restored.get_config() == model.get_config()
+    x = np.random.default_rng(0).random((2, *in_shape)).astype(np.float32)
+    np.testing.assert_array_equal(restored.predict(x), model.predict(x))

@@ -1,5 +1,7 @@
 """Kernel parity: the Numba CPU kernels equal the NumPy reference (exactly for copies and
 gathers in the same order; within 1e-6 where the summation order differs)."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -28,6 +30,17 @@ def pool_cases(draw):
     return (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w), (kh, kw, sh, sw, ph, pw)
 
 
+@contextlib.contextmanager
+def _always_parallel():
+    """Send even tiny arrays through the prange drivers."""
+    saved = cpu_numba.PARALLEL_MIN_ELEMENTS, cpu_numba.POOL_PARALLEL_MIN_ELEMENTS
+    cpu_numba.PARALLEL_MIN_ELEMENTS = cpu_numba.POOL_PARALLEL_MIN_ELEMENTS = 0
+    try:
+        yield
+    finally:
+        cpu_numba.PARALLEL_MIN_ELEMENTS, cpu_numba.POOL_PARALLEL_MIN_ELEMENTS = saved
+
+
 def _both(name):
     return get(name, "reference"), get(name, "numba")
 
@@ -51,11 +64,8 @@ def test_im2col_col2im_parallel_parity(case, seed):
     shape, geo = case
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     col = get("im2col", "reference")(x, *geo)
-    saved, cpu_numba.PARALLEL_MIN_ELEMENTS = cpu_numba.PARALLEL_MIN_ELEMENTS, 0
-    try:
+    with _always_parallel():
         got, back = get("im2col", "numba")(x, *geo), get("col2im", "numba")(col, shape, *geo)
-    finally:
-        cpu_numba.PARALLEL_MIN_ELEMENTS = saved
     assert np.array_equal(got, col)
     np.testing.assert_array_equal(back, get("col2im", "reference")(col, shape, *geo))
 
@@ -87,11 +97,8 @@ def test_pool_parity(dtype, case, seed):
 @settings(max_examples=10, deadline=None)
 @given(case=pool_cases(), seed=st.integers(0, 2 ** 16))
 def test_pool_parallel_parity(case, seed):
-    saved, cpu_numba.PARALLEL_MIN_ELEMENTS = cpu_numba.PARALLEL_MIN_ELEMENTS, 0
-    try:
+    with _always_parallel():
         _pool_parity(*case, np.float32, seed)
-    finally:
-        cpu_numba.PARALLEL_MIN_ELEMENTS = saved
 
 
 def test_registry_prefers_numba_and_use_forces_reference():

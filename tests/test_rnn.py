@@ -191,11 +191,15 @@ def test_padding_does_not_change_the_result():
 
 
 @requires_torch
-def test_gru_loads_pytorch_state_dict_by_name():
+def test_gru_loads_pytorch_state_dict_but_computes_the_articles_formula():
     theirs = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True)
     ours = tg.nn.GRU(3, 4, num_layers=2, bidirectional=True)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     assert ours.weight_hh_l1_reverse.shape == (12, 4)
+    x = arr(2, 5, 3)
+    out, _ = ours(x)
+    ref, _ = theirs(torch.tensor(x))
+    assert np.abs(out.numpy() - ref.detach().numpy()).max() > 1e-3  # the articles' GRU is not PyTorch's
 
 
 def test_cells_unbatched_and_default_state():
@@ -284,5 +288,7 @@ def test_errors_name_the_shapes():
         m(arr(2, 3, 4), (tg.zeros(1, 2, 5), tg.zeros(1, 2, 5)))
     with pytest.raises(ValueError, match="lengths must be 2 integers"):
         m(arr(2, 3, 4), lengths=[3, 4])
+    with pytest.raises(ValueError, match="share one float dtype, got x float64"):
+        m(tg.Tensor(arr(2, 3, 4), dtype="float64"))
     with pytest.raises(ValueError, match="nonlinearity"):
         tg.nn.RNN(2, 3, nonlinearity="sigmoid")

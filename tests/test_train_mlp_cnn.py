@@ -4,6 +4,7 @@ import numpy as np
 import tinygrad_img as tg
 import tinygrad_img.functional as F
 from tinygrad_img import nn, optim
+from tinygrad_img.optim import lr_scheduler
 from tinygrad_img.data.datasets import load_digits
 
 
@@ -47,7 +48,11 @@ def test_mlp_reaches_95_percent_on_digits():
 
 def test_mnist_cnn_reaches_97_percent_on_digits_28():
     (x, y), (xt, yt) = load_digits(size=28)
+    mean, std = float(x.mean()), float(x.std())
+    x, xt = (x - mean) / std, (xt - mean) / std
     model = mnist_cnn()
-    opt = optim.Adam(model.parameters(), lr=2e-3)
-    fit(model, opt, x, y, epochs=4, batch_size=32)
+    opt = optim.Adam(model.parameters())
+    epochs, batch_size = 4, 32
+    schedule = lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=epochs * -(-len(x) // batch_size))
+    fit(model, opt, x, y, epochs, batch_size, scheduler=schedule)
     assert accuracy(model, xt, yt) >= 0.97

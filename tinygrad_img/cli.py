@@ -1,7 +1,7 @@
 """The main job: ``python -m tinygrad_img train`` (console script ``tinygrad-img``).
 
 With no arguments it trains the articles' MNIST CNN on the bundled digits
-(resampled to 28x28) with Adam (initial rate 2e-3, half-cosine decay over 8
+(resampled to 28x28) with Adam (initial rate 2e-3, half-cosine decay over 6
 epochs), prints the test accuracy and writes the checkpoint, the training
 curves, the confusion matrix and a metrics.json into ``--out``.
 ``bench`` forwards its arguments to ``tinygrad_img.bench.main``. Bad
@@ -17,7 +17,7 @@ import time
 
 MODELS = ("seed-cnn", "mlp", "seed-cifar-cnn")
 DATASETS = ("digits", "mnist", "cifar10", "shapes")
-DEFAULT_EPOCHS = {"digits": 8, "shapes": 8, "mnist": 3, "cifar10": 5}
+DEFAULT_EPOCHS = {"digits": 6, "shapes": 8, "mnist": 3, "cifar10": 5}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +40,7 @@ def build_parser():
     train.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files or CIFAR-10 batches")
     train.add_argument("--model", choices=MODELS, default=None,
                        help="seed-cnn (the articles' MNIST CNN), mlp, seed-cifar-cnn (default: by dataset)")
-    train.add_argument("--epochs", type=int, default=None, help="default: 8 digits, 8 shapes, 3 mnist, 5 cifar10")
+    train.add_argument("--epochs", type=int, default=None, help="default: 6 digits, 8 shapes, 3 mnist, 5 cifar10")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=2e-3,
                        help="Adam's initial learning rate, decayed to 0 over the epochs by a half cosine")

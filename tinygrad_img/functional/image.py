@@ -21,7 +21,8 @@ def _with_bias(fn, x, weight, bias):
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """Cross-correlation y[n,o,i,j] = b[o] + sum_{c,p,q} W[o,c,p,q] x_pad[n, g(o)*C/groups + c, i*sh + p*dh, j*sw + q*dw].
+    """Cross-correlation y[n,o,i,j] = b[o] + sum_{c,p,q} W[o,c,p,q] x_pad[n, c0 + c, i*sh + p*dh, j*sw + q*dw]
+    (c0 = the first input channel of o's group).
 
     x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,); output size
     floor((H + 2*padding - dilation*(kh-1) - 1) / stride) + 1 per axis (im2col + GEMM).

@@ -1,16 +1,7 @@
 """Sequence ops: recurrent cells, whole-sequence recurrences and scaled dot-product attention.
 
-Shapes and gate layouts are PyTorch's (see ``ops/rnn.py`` for every formula). The GRU is the
-articles' variant; it differs from the two frameworks the articles use:
-
-  here:     n = tanh(W_in x + b_in + W_hn (r * h) + b_hn);   h' = (1 - z) * h + z * n
-  PyTorch:  n = tanh(W_in x + b_in + r * (W_hn h + b_hn));   h' = (1 - z) * n + z * h
-  Keras (reset_after=True, its default) resets after the matmul like PyTorch but keeps
-  h' = z * h + (1 - z) * n; Keras with reset_after=False resets before the matmul as here,
-  again with z on the old state.
-
-So z here is an "update" gate that weights the NEW candidate, and weights copied from PyTorch
-or Keras do not give the same GRU outputs (they do for RNN and LSTM).
+Shapes and gate layouts are PyTorch's (``ops/rnn.py`` states every formula); the GRU is the
+articles' variant, whose differences from PyTorch and Keras :func:`gru_cell` spells out.
 """
 import math
 
@@ -51,6 +42,15 @@ def _check_state(op, name, s, batch, H):
                          f"need ({batch}, {H})")
 
 
+def _check_dtypes(op, named):
+    """Every float input of one op must share a dtype (gradients come back in each input's dtype)."""
+    dtypes = {name: t.dtype for name, t in named if t is not None}
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{n} {d}" for n, d in dtypes.items())
+        raise ValueError(f"{op}: inputs must share one float dtype, got {listed}; convert with "
+                         f".astype() or module.to(dtype=...)")
+
+
 def _run(fn, op, mode, x, states, w_ih, w_hh, b_ih, b_hh):
     x = _t(x)
     if x.ndim != 2:
@@ -58,6 +58,7 @@ def _run(fn, op, mode, x, states, w_ih, w_hh, b_ih, b_hh):
     H = _check_weights(op, GATES[mode], x.shape[1], w_ih, w_hh, b_ih, b_hh)
     for name, s in states:
         _check_state(op, name, s, x.shape[0], H)
+    _check_dtypes(op, [("x", x)] + states + [("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh)])
     biases = tuple(b for b in (b_ih, b_hh) if b is not None)
     return fn(x, *(s for _, s in states), w_ih, w_hh, *biases)
 
@@ -78,9 +79,20 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
 
 
 def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
-    """The articles' GRU: gate blocks r, z, n;  r, z = sigmoid(W_i x + b_i + W_h h + b_h),
-    n = tanh(W_in x + b_in + W_hn (r * h) + b_hn),  h' = (1 - z) * h + z * n.
-    (PyTorch and Keras differ; see this module's docstring.)"""
+    """The articles' GRU, gate blocks r, z, n in w_ih (3H, I) and w_hh (3H, H):
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)       reset applied BEFORE the matmul
+        h' = (1 - z) * h + z * n                             z weights the NEW candidate
+
+    PyTorch's nn.GRU (same r, z, n layout):
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn));  h' = (1 - z) * n + z * h
+    Keras's GRU (kernel blocks z, r, h; default reset_after=True):
+        hh = tanh(W_h x + b_h + r * (U_h h + b_rh));    h' = z * h + (1 - z) * hh
+      and with reset_after=False: hh = tanh(W_h x + U_h (r * h) + b_h), the same update.
+    So the reset placement matches Keras's reset_after=False, and both frameworks put z on the
+    old state: weights copied from either do not reproduce their outputs here.
+    """
     return _run(Cell("gru"), "gru_cell", "gru", x, [("h", h)], w_ih, w_hh, b_ih, b_hh)
 
 
@@ -101,6 +113,8 @@ def recurrence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, c0=None, mode="lstm", re
     states = [h0] + ([c0] if mode == "lstm" else [])
     for name, s in zip(("h0", "c0"), states):
         _check_state("recurrence", name, s, B, H)
+    _check_dtypes("recurrence", [("x", x), ("h0", h0), ("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh),
+                                 ("b_ih", b_ih), ("b_hh", b_hh)])
     if lengths is not None:
         lengths = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths).astype(np.int64)
         if lengths.shape != (B,) or (lengths < 1).any() or (lengths > T).any():
@@ -141,6 +155,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"{op}: key has {k.shape[-2]} positions but value has {v.shape[-2]} "
                          f"(k {k.shape}, v {v.shape})")
+    _check_dtypes(op, [("q", q), ("k", k), ("v", v)])
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"{op}: dropout_p must be in [0, 1), got {dropout_p}")
     L, S = q.shape[-2], k.shape[-2]

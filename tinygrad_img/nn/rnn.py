@@ -216,8 +216,10 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """GRU layers with the articles' cell (F.gru_cell); forward(input, hx=None, lengths=None)
-    -> (output, h_n), shapes as in :class:`RNN`."""
+    """GRU layers with the articles' cell (F.gru_cell, where its differences from PyTorch's and
+    Keras's GRU are written out): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn),
+    h' = (1 - z) * h + z * n.  forward(input, hx=None, lengths=None) -> (output, h_n), shapes as
+    in :class:`RNN`."""
     mode = "gru"
 
     def forward(self, input, hx=None, lengths=None):

@@ -10,6 +10,8 @@ dS = P * (dP - sum_keys(dP * P)), where sum_keys(dP * P) = rowsum(dO * O) (+ the
 dQ = scale dS K;  dK = scale dS^T Q;  d(float mask) = dS.
 Leading batch dims broadcast between Q, K, V and the mask; gradients are summed back.
 """
+import numpy as np
+
 from ..autograd import Function
 from ..backend import get_array_module
 from .broadcast import sum_to
@@ -34,7 +36,7 @@ class ScaledDotProductAttention(Function):
         xp = get_array_module(q)
         s = xp.matmul(q * self.scale, _swap(k))
         masks = [mk for mk in (float_mask, self.allowed) if mk is not None]
-        full = xp.broadcast_shapes(s.shape, *(mk.shape for mk in masks))
+        full = np.broadcast_shapes(s.shape, *(mk.shape for mk in masks))
         if full != s.shape:  # a mask with more leading dims than q, k and v
             s = xp.broadcast_to(s, full).copy()
         if float_mask is not None:

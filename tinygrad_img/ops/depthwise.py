@@ -1,12 +1,11 @@
 """Depthwise convolution (groups == C): each channel convolved with its own m filters.
 
 y[n, c*m + k] = sum_{i,j} W[c*m + k, 0, i, j] x_pad[n, c, y*sh + i*dh, x*sw + j*dw].
-Its per-group GEMMs would be (m x kh*kw) thin, so it runs as kh*kw shifted
-multiply-adds, through the device's ``depthwise_conv2d_*`` kernels when it
-registers them (Numba on the CPU) and on ``xp`` slices otherwise.
+Its per-group GEMMs would be (m x kh*kw) thin, so it runs instead as kh*kw
+shifted multiply-adds over whole ``xp`` slices (vectorised on either device).
 """
-from ..backend import device_of, get_array_module
-from ..kernels import registry
+from ..backend import get_array_module
+from ..kernels.reference import window
 
 
 def applies(x_shape, w_shape, groups):
@@ -14,14 +13,10 @@ def applies(x_shape, w_shape, groups):
     return groups > 1 and groups == x_shape[1] and w_shape[1] == 1
 
 
-def _window(start, stride, count):
-    return slice(start, start + stride * (count - 1) + 1, stride)
-
-
 def _shifts(geo, oh, ow):
     for i in range(geo.kh):
         for j in range(geo.kw):
-            yield i, j, (_window(i * geo.dh, geo.sh, oh), _window(j * geo.dw, geo.sw, ow))
+            yield i, j, (window(i * geo.dh, geo.sh, oh), window(j * geo.dw, geo.sw, ow))
 
 
 def _pad(xp, x, geo):
@@ -29,9 +24,7 @@ def _pad(xp, x, geo):
 
 
 def forward(x, w, geo):
-    kernel = registry.lookup("depthwise_conv2d_forward", device_of(x), required=False)
-    if kernel is not None:
-        return kernel(x, w, *geo.args)
+    """y = sum over the kh*kw taps of W[:, :, i, j] times the shifted, strided slice of x_pad."""
     xp = get_array_module(x)
     n, c, h, wd = x.shape
     m = w.shape[0] // c
@@ -45,9 +38,7 @@ def forward(x, w, geo):
 
 
 def backward_data(gy, w, x_shape, geo):
-    kernel = registry.lookup("depthwise_conv2d_backward_data", device_of(gy), required=False)
-    if kernel is not None:
-        return kernel(gy, w, tuple(x_shape), *geo.args)
+    """dx_pad[shifted slice (i, j)] += sum over the multiplier m of W[c*m + k, 0, i, j] gy; then crop."""
     xp = get_array_module(gy)
     n, c, h, wd = x_shape
     m = w.shape[0] // c
@@ -61,9 +52,7 @@ def backward_data(gy, w, x_shape, geo):
 
 
 def backward_weight(gy, x, w_shape, geo):
-    kernel = registry.lookup("depthwise_conv2d_backward_weight", device_of(x), required=False)
-    if kernel is not None:
-        return kernel(gy, x, tuple(w_shape), *geo.args)
+    """dW[c*m + k, 0, i, j] = sum over n, y, x of gy[n, c*m + k] x_pad[shifted slice (i, j)]."""
     xp = get_array_module(x)
     n, c = x.shape[:2]
     m = w_shape[0] // c

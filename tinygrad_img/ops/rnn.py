@@ -52,11 +52,22 @@ class Recurrence(Function):
         p = t + 1 if self.reverse else t - 1
         return init if p < 0 or p >= len(states) else states[p]
 
-    def _prev_all(self, xp, states, init):
-        """(T, B, H): the state before every time step."""
+    def _times_prev(self, out, states, init):
+        """out (T, B, H) *= the state before each time step, in place."""
         if self.reverse:
-            return xp.concatenate([states[1:], init[None]])
-        return xp.concatenate([init[None], states[:-1]])
+            out[:-1] *= states[1:]
+            out[-1] *= init
+        else:
+            out[1:] *= states[:-1]
+            out[0] *= init
+
+    def _prev_gemm(self, d, states, init):
+        """sum_t d[t]^T (state before step t): dW_hh without materialising the shifted states."""
+        if self.reverse:
+            head, tail, first = d[:-1], states[1:], d[-1]
+        else:
+            head, tail, first = d[1:], states[:-1], d[0]
+        return head.reshape(-1, d.shape[2]).T @ tail.reshape(-1, states.shape[2]) + first.T @ init
 
     def forward(self, x, h0, *rest):
         xp = get_array_module(x)
@@ -75,6 +86,7 @@ class Recurrence(Function):
         self.mask = None
         if self.lengths is not None:
             self.mask = xp.arange(T).reshape(T, 1, 1) < xp.asarray(self.lengths).reshape(1, B, 1)
+            self.pad = ~self.mask
         self.hs = xp.empty((T, B, H), dtype=x.dtype)  # the state after each step (carried over padding)
         getattr(self, "_forward_" + self.mode.split("_")[0])(xp, gates, h0, c0)
         self.gates = gates
@@ -83,34 +95,34 @@ class Recurrence(Function):
         h_n = self.hs[last].copy()
         return (out, h_n, self.cs[last].copy()) if lstm else (out, h_n)
 
-    def _keep(self, xp, t, new, old, buffer):
-        """buffer <- new, or with lengths: new on valid rows, old on padded ones."""
-        if self.mask is None:
-            buffer[...] = new
-        else:
-            buffer[...] = xp.where(self.mask[t], new, old)
+    def _restore_padded(self, xp, t, buffer, old):
+        """buffer holds the new state; with lengths, padded rows get the old state back."""
+        if self.mask is not None:
+            xp.copyto(buffer, old, where=self.pad[t])
         return buffer
 
     def _forward_lstm(self, xp, gates, h, c):
+        # Every step writes into preallocated buffers (out=): fresh small arrays cost page faults.
         H = h.shape[1]
         sig = xp.ones(4 * H, dtype=gates.dtype)
         sig[H:] = 0.5
         gates *= sig  # halve the sigmoid pre-activations: one tanh then serves all four blocks
-        w_hh = self.w_hh * sig[:, None]
+        w_hh_t = xp.ascontiguousarray((self.w_hh * sig[:, None]).T)
         self.cs, self.tcs = xp.empty_like(self.hs), xp.empty_like(self.hs)
+        rec, ig = xp.empty_like(gates[0]), xp.empty_like(h)
         for t in self._order(len(gates)):
             a = gates[t]
-            a += h @ w_hh.T
+            a += xp.matmul(h, w_hh_t, out=rec)
             xp.tanh(a, out=a)
             s = a[:, H:]
             s *= 0.5
             s += 0.5
             g, i, f, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-            c_new = f * c
-            c_new += i * g
-            tc = xp.tanh(c_new, out=self.tcs[t])
-            h = self._keep(xp, t, o * tc, h, self.hs[t])
-            c = self._keep(xp, t, c_new, c, self.cs[t])
+            c_new = xp.multiply(f, c, out=self.cs[t])
+            c_new += xp.multiply(i, g, out=ig)
+            xp.multiply(o, xp.tanh(c_new, out=self.tcs[t]), out=self.hs[t])
+            h = self._restore_padded(xp, t, self.hs[t], h)
+            c = self._restore_padded(xp, t, c_new, c)
 
     def _forward_gru(self, xp, gates, h, c):
         H, w_hh = h.shape[1], self.w_hh
@@ -123,53 +135,71 @@ class Recurrence(Function):
             n = a[:, 2 * H:]
             n += rh @ w_hh[2 * H:].T
             xp.tanh(n, out=n)
-            h = self._keep(xp, t, h + a[:, H:2 * H] * (n - h), h, self.hs[t])
+            new = xp.subtract(n, h, out=self.hs[t])
+            new *= a[:, H:2 * H]
+            new += h
+            h = self._restore_padded(xp, t, new, h)
 
     def _forward_rnn(self, xp, gates, h, c):
         for t in self._order(len(gates)):
             a = gates[t]
             a += h @ self.w_hh.T
-            new = xp.tanh(a, out=a) if self.mode == "rnn_tanh" else xp.maximum(a, 0, out=a)
-            h = self._keep(xp, t, new, h, self.hs[t])
+            act = xp.tanh if self.mode == "rnn_tanh" else (lambda v, out: xp.maximum(v, 0, out=out))
+            h = self._restore_padded(xp, t, act(a, out=self.hs[t]), h)
 
     def backward(self, g_out, g_h, g_c=None):
         xp = get_array_module(g_h)
         dG = xp.empty_like(self.gates)
         step = getattr(self, "_backward_" + self.mode.split("_")[0])(xp, dG)
-        mask, dh, dc = self.mask, g_h, g_c
+        mask = self.mask
+        dh, dc = g_h.copy(), None if g_c is None else g_c.copy()  # owned: updated in place
         for t in reversed(self._order(len(dG))):
             if g_out is not None:
-                dh = dh + (g_out[t] if mask is None else g_out[t] * mask[t])
+                dh += g_out[t] if mask is None else g_out[t] * mask[t]
             if mask is None:
                 dh, dc = step(t, dh, dc)
                 continue
-            m = mask[t]
-            keep_h = xp.where(m, 0, dh)
-            keep_c = None if dc is None else xp.where(m, 0, dc)
-            dh, dc = step(t, xp.where(m, dh, 0), None if dc is None else xp.where(m, dc, 0))
-            dh = dh + keep_h
-            dc = None if dc is None else dc + keep_c
+            keep_h, keep_c = dh * self.pad[t], None if dc is None else dc * self.pad[t]
+            dh *= mask[t]
+            if dc is not None:
+                dc *= mask[t]
+            dh, dc = step(t, dh, dc)
+            dh += keep_h
+            if dc is not None:
+                dc += keep_c
         return self._param_grads(xp, dG, dh, dc)
 
     def _backward_lstm(self, xp, dG):
-        """Returns step(t, dh, dc) -> (dh_prev, dc_prev) filling dG[t]; per-step factors are
-        precomputed for all T at once: dG = [dc, dc, dc, dh] * K."""
+        """Returns step(t, dh, dc) -> (dh_prev, dc_prev) (updated in place) filling dG[t]; the
+        per-step factors K are precomputed for all T at once: dG = [dc, dc, dc, dh] * K."""
         a, tcs, H = self.gates, self.tcs, self.hs.shape[2]
         g, i, f, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
         K = xp.empty_like(a)
-        K[..., :H] = i * (1 - g * g)
-        K[..., H:2 * H] = g * i * (1 - i)
-        K[..., 2 * H:3 * H] = self._prev_all(xp, self.cs, self.c0) * f * (1 - f)
-        K[..., 3 * H:] = tcs * o * (1 - o)
-        o_dtc = o * (1 - tcs * tcs)
+        kg, ki, kf, ko = K[..., :H], K[..., H:2 * H], K[..., 2 * H:3 * H], K[..., 3 * H:]
+        xp.multiply(g, g, out=kg)
+        xp.subtract(1, kg, out=kg)
+        kg *= i                                   # dL/dg~ per dc: i (1 - g^2)
+        xp.subtract(1, i, out=ki)
+        ki *= i
+        ki *= g                                   # dL/di~ per dc: g i (1 - i)
+        xp.subtract(1, f, out=kf)
+        kf *= f
+        self._times_prev(kf, self.cs, self.c0)    # dL/df~ per dc: c_prev f (1 - f)
+        xp.subtract(1, o, out=ko)
+        ko *= o
+        ko *= tcs                                 # dL/do~ per dh: tanh(c) o (1 - o)
+        o_dtc = xp.multiply(tcs, tcs)
+        xp.subtract(1, o_dtc, out=o_dtc)
+        o_dtc *= o                                # dc += dh o (1 - tanh(c)^2)
         T, B = a.shape[:2]
-        K4, dG4, w_hh = K.reshape(T, B, 4, H), dG.reshape(T, B, 4, H), self.w_hh
+        K4, dG4, w_hh, tmp = K.reshape(T, B, 4, H), dG.reshape(T, B, 4, H), self.w_hh, xp.empty_like(self.h0)
 
         def step(t, dh, dc):
-            dc = dc + dh * o_dtc[t]
+            dc += xp.multiply(dh, o_dtc[t], out=tmp)
             xp.multiply(dc[:, None, :], K4[t, :, :3], out=dG4[t, :, :3])
             xp.multiply(dh, K4[t, :, 3], out=dG4[t, :, 3])
-            return dG[t] @ w_hh, dc * f[t]
+            dc *= f[t]
+            return xp.matmul(dG[t], w_hh, out=dh), dc
         return step
 
     def _backward_gru(self, xp, dG):
@@ -186,10 +216,10 @@ class Recurrence(Function):
         return step
 
     def _backward_rnn(self, xp, dG):
-        a = self.gates
+        hs = self.hs  # the activations (padded rows get dh = 0, so their stale values do not matter)
 
         def step(t, dh, dc):
-            xp.multiply(dh, (1 - a[t] * a[t]) if self.mode == "rnn_tanh" else (a[t] > 0), out=dG[t])
+            xp.multiply(dh, (1 - hs[t] * hs[t]) if self.mode == "rnn_tanh" else (hs[t] > 0), out=dG[t])
             return dG[t] @ self.w_hh, None
         return step
 
@@ -204,11 +234,11 @@ class Recurrence(Function):
         gw_ih = d2.T @ self.x.reshape(T * B, -1) if need[k] else None
         gw_hh = None
         if need[k + 1]:
-            h2 = self._prev_all(xp, self.hs, self.h0).reshape(T * B, H)
             if self.mode == "gru":
-                gw_hh = xp.concatenate([d2[:, :2 * H].T @ h2, d2[:, 2 * H:].T @ self.rh.reshape(T * B, H)])
+                gw_hh = xp.concatenate([self._prev_gemm(dG[..., :2 * H], self.hs, self.h0),
+                                        d2[:, 2 * H:].T @ self.rh.reshape(T * B, H)])
             else:
-                gw_hh = d2.T @ h2
+                gw_hh = self._prev_gemm(dG, self.hs, self.h0)
         gb = d2.sum(axis=0) if any(need[k + 2:]) else None
         if lstm:
             inv = xp.argsort(self.perm)
