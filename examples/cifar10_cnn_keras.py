@@ -23,7 +23,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 python batches (default: synthetic shapes)")
     parser.add_argument("--out", default="cifar10_history.png", help="where to write the accuracy plot")
-    parser.add_argument("--quick", action="store_true", help="one epoch on 200 images (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="one epoch on 128 images (smoke test)")
     args = parser.parse_args(argv)
     tg.manual_seed(0)
 
@@ -34,8 +34,8 @@ def main(argv=None):
         (train_images, train_labels), (test_images, test_labels) = make_shapes(n=1000, size=32, channels_last=True)
     if args.quick:
         args.epochs = 1
-        train_images, train_labels, test_images, test_labels = (train_images[:200], train_labels[:200],
-                                                                test_images[:100], test_labels[:100])
+        train_images, train_labels, test_images, test_labels = (train_images[:128], train_labels[:128],
+                                                                test_images[:64], test_labels[:64])
 
     model = models.Sequential()
     model.add(layers.Conv2D(32, (3, 3), activation="relu", input_shape=(32, 32, 3)))

@@ -23,7 +23,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 python batches (default: synthetic shapes)")
-    parser.add_argument("--quick", action="store_true", help="one epoch on 200 images (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="one epoch on 128 images (smoke test)")
     args = parser.parse_args(argv)
     tg.manual_seed(0)
 
@@ -33,7 +33,7 @@ def main(argv=None):
     else:
         (x_train, y_train), (x_test, y_test) = make_shapes(n=1000, size=32, channels_last=True)
     if args.quick:
-        args.epochs, x_train, y_train, x_test, y_test = 1, x_train[:200], y_train[:200], x_test[:100], y_test[:100]
+        args.epochs, x_train, y_train, x_test, y_test = 1, x_train[:128], y_train[:128], x_test[:64], y_test[:64]
     y_train, y_test = to_categorical(y_train, 10), to_categorical(y_test, 10)
 
     model = models.Sequential([

@@ -22,7 +22,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--data-dir", default=None, help="folder with MNIST IDX files (default: bundled digits)")
-    parser.add_argument("--quick", action="store_true", help="one epoch on 300 images (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="one epoch on 160 images (smoke test)")
     args = parser.parse_args(argv)
     tg.manual_seed(0)
 
@@ -31,7 +31,8 @@ def main(argv=None):
     else:
         (train_images, train_labels), (test_images, test_labels) = datasets.digits.load_data()
     if args.quick:
-        args.epochs, train_images, train_labels = 1, train_images[:300], train_labels[:300]
+        args.epochs, train_images, train_labels, test_images, test_labels = (1, train_images[:160], train_labels[:160],
+                                                                            test_images[:100], test_labels[:100])
     train_images = train_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
     test_images = test_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
 

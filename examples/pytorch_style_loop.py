@@ -77,16 +77,17 @@ def evaluate(model, loader, device):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--size", type=int, default=16, help="digit image size (8 = native, 28 = MNIST's)")
     parser.add_argument("--device", default="cuda" if tg.cuda_available() else "cpu", choices=("cpu", "cuda"))
     parser.add_argument("--checkpoint", default=None, help="state_dict path (default: a temporary file)")
-    parser.add_argument("--quick", action="store_true", help="one epoch on 256 images, 128 test images (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="one epoch on 128 images, 64 test images (smoke test)")
     args = parser.parse_args(argv)
     tg.manual_seed(0)
     device = args.device
 
-    (x_train, y_train), (x_test, y_test) = load_digits(size=28)
+    (x_train, y_train), (x_test, y_test) = load_digits(size=args.size)
     if args.quick:
-        args.epochs, x_train, y_train, x_test, y_test = 1, x_train[:256], y_train[:256], x_test[:128], y_test[:128]
+        args.epochs, x_train, y_train, x_test, y_test = 1, x_train[:128], y_train[:128], x_test[:64], y_test[:64]
     train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, seed=0)
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=256)
 

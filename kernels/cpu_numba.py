@@ -13,8 +13,8 @@ from .reference import avg_divisor, out_size
 from .registry import register
 
 # Outputs smaller than these run on one thread (see _run). im2col/col2im's bound
-# is above the conv op's CPU chunk (8 MiB), whose kernels run between two GEMMs.
-PARALLEL_MIN_ELEMENTS = 1 << 22
+# is above the conv op's CPU chunk (32 MiB), whose kernels run between two GEMMs.
+PARALLEL_MIN_ELEMENTS = 1 << 24
 POOL_PARALLEL_MIN_ELEMENTS = 1 << 16
 
 
@@ -123,21 +123,24 @@ def _avgpool_fwd(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad, start, s
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     for r in range(start, stop):
-        b = r // c
-        ch = r % c
-        plane = x[b, ch]
+        plane = x[r // c, r % c]
+        out = y[r // c, r % c]
+        out[:] = zero
+        for i in range(kh):
+            ylo, yhi = _valid(oh, sh, ph - i, h)
+            for j in range(kw):
+                xoff = pw - j
+                xlo, xhi = _valid(ow, sw, xoff, w)
+                for oy in range(ylo, yhi):
+                    src = plane[oy * sh - ph + i]
+                    dst = out[oy]
+                    for ox in range(xlo, xhi):
+                        dst[ox] += src[ox * sw - xoff]
         for oy in range(oh):
-            y0 = oy * sh - ph
-            ylo, yhi = max(y0, 0), min(y0 + kh, h)
+            rows = kh if count_include_pad else min(oy * sh - ph + kh, h) - max(oy * sh - ph, 0)
             for ox in range(ow):
-                x0 = ox * sw - pw
-                xlo, xhi = max(x0, 0), min(x0 + kw, w)
-                total = zero
-                for iy in range(ylo, yhi):
-                    for ix in range(xlo, xhi):
-                        total += plane[iy, ix]
-                div = kh * kw if count_include_pad else (yhi - ylo) * (xhi - xlo)
-                y[b, ch, oy, ox] = total / div
+                cols = kw if count_include_pad else min(ox * sw - pw + kw, w) - max(ox * sw - pw, 0)
+                out[oy, ox] = out[oy, ox] / (rows * cols)
 
 
 @njit(cache=True)
@@ -145,20 +148,19 @@ def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, start, stop):
     n, c, h, w = gx.shape
     oh, ow = share.shape[2], share.shape[3]
     for r in range(start, stop):
-        b = r // c
-        ch = r % c
-        plane = gx[b, ch]
+        plane = gx[r // c, r % c]
+        g = share[r // c, r % c]
         plane[:] = 0
-        for oy in range(oh):
-            y0 = oy * sh - ph
-            ylo, yhi = max(y0, 0), min(y0 + kh, h)
-            for ox in range(ow):
-                x0 = ox * sw - pw
-                xlo, xhi = max(x0, 0), min(x0 + kw, w)
-                s = share[b, ch, oy, ox]
-                for iy in range(ylo, yhi):
-                    for ix in range(xlo, xhi):
-                        plane[iy, ix] += s
+        for i in range(kh):
+            ylo, yhi = _valid(oh, sh, ph - i, h)
+            for j in range(kw):
+                xoff = pw - j
+                xlo, xhi = _valid(ow, sw, xoff, w)
+                for oy in range(ylo, yhi):
+                    src = g[oy]
+                    dst = plane[oy * sh - ph + i]
+                    for ox in range(xlo, xhi):
+                        dst[ox * sw - xoff] += src[ox]
 
 
 # Parallel drivers: each prange iteration runs the serial kernel on one unit

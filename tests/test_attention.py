@@ -91,6 +91,16 @@ def test_fully_masked_row_gives_zeros_and_finite_grads(kind):
     assert tg.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, mask), [t64(a) for a in (q, k, v)])
 
 
+def test_softmax_is_stable_for_huge_scores():
+    q, k, v = arr(2, 3, 4) * 1e4, arr(2, 5, 4) * 1e4, arr(2, 5, 3)
+    ts = [tg.Tensor(a, requires_grad=True) for a in (q, k, v)]
+    out, w = F.scaled_dot_product_attention(*ts, return_weights=True)
+    out.sum().backward()
+    assert np.isfinite(out.numpy()).all() and all(np.isfinite(t.grad.numpy()).all() for t in ts)
+    np.testing.assert_allclose(w.numpy().sum(-1), 1, rtol=1e-6)
+    np.testing.assert_allclose(out.numpy(), v[np.arange(2)[:, None], w.numpy().argmax(-1)], atol=1e-4)
+
+
 # ----- PyTorch parity
 @requires_torch
 @pytest.mark.parametrize("kind", ["none", "bool", "float", "causal", "causal_rect"])

@@ -1,8 +1,11 @@
 """Checkpoints: round trips in both formats, atomic writes, damaged and foreign files."""
 import os
+import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinygrad_img as tg
 from tinygrad_img import io, nn, optim
@@ -98,6 +101,40 @@ def test_truncated_and_foreign_files_raise_value_error(tmp_path, ext):
         tg.load(path)
     with pytest.raises(FileNotFoundError):
         tg.load(tmp_path / f"missing{ext}")
+
+
+_keys = st.text(st.characters(blacklist_characters="/", blacklist_categories=("Cs",)), min_size=1, max_size=6)
+_arrays = hnp.arrays(st.sampled_from([np.float32, np.float64, np.int64, np.uint8, np.bool_]),
+                     hnp.array_shapes(min_dims=0, max_dims=3, max_side=3))
+_scalars = st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats(allow_nan=False) | _keys
+_trees = st.recursive(_arrays | _scalars, lambda inner: st.dictionaries(_keys, inner, max_size=3)
+                      | st.lists(inner, max_size=3), max_leaves=8)
+
+
+def _assert_same(a, b):
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b)
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    else:
+        assert type(a) is type(b) and a == b
+
+
+@settings(max_examples=25, deadline=None)
+@given(tree=st.dictionaries(_keys.filter(lambda k: k != "__tinygrad_img__"), _trees, max_size=4),
+       ext=st.sampled_from(FORMATS))
+def test_random_nested_trees_round_trip(tree, ext):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "ck" + ext)
+        tg.save(tree, path)
+        _assert_same(tree, tg.load(path))
 
 
 def test_pickled_npz_is_refused(tmp_path):

@@ -177,10 +177,9 @@ def main(argv=None):
     try:
         if command == "bench":   # forwarded whole: argparse.REMAINDER would drop leading options like --quick
             return bench(argv[1:])
-        args = build_parser().parse_args(argv or ["train"])
-        if args.command is None:
-            args = build_parser().parse_args(["train"] + argv)
-        return train(args)
+        if argv[:1] not in (["train"], ["-h"], ["--help"]):
+            argv = ["train"] + argv   # "train" is the default command
+        return train(build_parser().parse_args(argv))
     except (UsageError, FileNotFoundError, NotADirectoryError, ValueError) as e:
         message = " ".join(str(e).split())
         print(f"tinygrad-img {command}: error: {message}", file=sys.stderr)

@@ -19,9 +19,10 @@ from ..kernels import registry
 from . import depthwise
 
 _limit = int(os.environ.get("TINYGRAD_IMG_IM2COL_BYTES", 256 << 20))
-# On the CPU chunks of about this size stay in the last-level cache: im2col
-# writes them and the GEMM reads them back while they are still there.
-_CPU_CHUNK_BYTES = 8 << 20
+# On the CPU chunks of about this size stay in the last-level cache (im2col
+# writes them, the GEMM reads them back while still cached) and below glibc's
+# largest mmap threshold (so a chunk's buffer is reused, not page-faulted in anew).
+_CPU_CHUNK_BYTES = 32 << 20
 
 
 def set_im2col_limit(nbytes):

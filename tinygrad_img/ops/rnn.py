@@ -141,10 +141,10 @@ class Recurrence(Function):
             h = self._restore_padded(xp, t, new, h)
 
     def _forward_rnn(self, xp, gates, h, c):
+        act = xp.tanh if self.mode == "rnn_tanh" else (lambda v, out: xp.maximum(v, 0, out=out))
         for t in self._order(len(gates)):
             a = gates[t]
             a += h @ self.w_hh.T
-            act = xp.tanh if self.mode == "rnn_tanh" else (lambda v, out: xp.maximum(v, 0, out=out))
             h = self._restore_padded(xp, t, act(a, out=self.hs[t]), h)
 
     def backward(self, g_out, g_h, g_c=None):
@@ -170,34 +170,33 @@ class Recurrence(Function):
         return self._param_grads(xp, dG, dh, dc)
 
     def _backward_lstm(self, xp, dG):
-        """Returns step(t, dh, dc) -> (dh_prev, dc_prev) (updated in place) filling dG[t]; the
-        per-step factors K are precomputed for all T at once: dG = [dc, dc, dc, dh] * K."""
+        """Returns step(t, dh, dc) -> (dh_prev, dc_prev) (updated in place) filling dG[t].
+
+        The per-step factors are precomputed for all T at once, dG = [dc, dc, dc, dh] * K, in
+        dG itself (each step scales its own slice in place). Saved arrays stay untouched, so a
+        retained graph can run backward again.
+        """
         a, tcs, H = self.gates, self.tcs, self.hs.shape[2]
         g, i, f, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
-        K = xp.empty_like(a)
-        kg, ki, kf, ko = K[..., :H], K[..., H:2 * H], K[..., 2 * H:3 * H], K[..., 3 * H:]
+        kg, ksig = dG[..., :H], dG[..., H:]
         xp.multiply(g, g, out=kg)
         xp.subtract(1, kg, out=kg)
-        kg *= i                                   # dL/dg~ per dc: i (1 - g^2)
-        xp.subtract(1, i, out=ki)
-        ki *= i
-        ki *= g                                   # dL/di~ per dc: g i (1 - i)
-        xp.subtract(1, f, out=kf)
-        kf *= f
-        self._times_prev(kf, self.cs, self.c0)    # dL/df~ per dc: c_prev f (1 - f)
-        xp.subtract(1, o, out=ko)
-        ko *= o
-        ko *= tcs                                 # dL/do~ per dh: tanh(c) o (1 - o)
+        kg *= i                                   # per dc: i (1 - g^2)
+        xp.subtract(1, a[..., H:], out=ksig)
+        ksig *= a[..., H:]                        # sigmoid' = s (1 - s) for i, f, o at once
+        dG[..., H:2 * H] *= g                     # per dc: g i (1 - i)
+        self._times_prev(dG[..., 2 * H:3 * H], self.cs, self.c0)  # per dc: c_prev f (1 - f)
+        dG[..., 3 * H:] *= tcs                    # per dh: tanh(c) o (1 - o)
         o_dtc = xp.multiply(tcs, tcs)
         xp.subtract(1, o_dtc, out=o_dtc)
         o_dtc *= o                                # dc += dh o (1 - tanh(c)^2)
         T, B = a.shape[:2]
-        K4, dG4, w_hh, tmp = K.reshape(T, B, 4, H), dG.reshape(T, B, 4, H), self.w_hh, xp.empty_like(self.h0)
+        dG4, w_hh, tmp = dG.reshape(T, B, 4, H), self.w_hh, xp.empty_like(self.h0)
 
         def step(t, dh, dc):
             dc += xp.multiply(dh, o_dtc[t], out=tmp)
-            xp.multiply(dc[:, None, :], K4[t, :, :3], out=dG4[t, :, :3])
-            xp.multiply(dh, K4[t, :, 3], out=dG4[t, :, 3])
+            dG4[t, :, :3] *= dc[:, None, :]
+            dG4[t, :, 3] *= dh
             dc *= f[t]
             return xp.matmul(dG[t], w_hh, out=dh), dc
         return step
