@@ -7,7 +7,7 @@ im2col's unit is one column row; col2im's and the pooling kernels' unit is one
 there, so no ``prange`` iteration ever adds into memory another one writes.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from .reference import avg_divisor, out_size
 from .registry import register
@@ -30,6 +30,7 @@ def _valid(o, s, offset, size):
 def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
     n, c, h, w = x.shape
     oh, ow = col.shape[4], col.shape[5]
+    xf, cf = x.ravel(), col.ravel()
     for r in range(start, stop):
         b = r % n
         t = r // n
@@ -40,42 +41,53 @@ def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
         xoff = pw - j * dw
         xlo, xhi = _valid(ow, sw, xoff, w)
         ylo, yhi = _valid(oh, sh, ph - i * dh, h)
-        dst = col[ch, i, j, b]
-        src = x[b, ch]
-        dst[:ylo] = 0
-        dst[yhi:] = 0
+        base = r * oh * ow
+        for k in range(uint64(base), uint64(base + ylo * ow)):
+            cf[k] = 0
+        for k in range(uint64(base + yhi * ow), uint64(base + oh * ow)):
+            cf[k] = 0
         for oy in range(ylo, yhi):
-            d = dst[oy]
-            s = src[oy * sh - ph + i * dh]
-            d[:xlo] = 0
-            d[xhi:] = 0
+            d = base + oy * ow
+            s = ((b * c + ch) * h + oy * sh - ph + i * dh) * w + xlo * sw - xoff
+            for k in range(uint64(d), uint64(d + xlo)):
+                cf[k] = 0
+            for k in range(uint64(d + xhi), uint64(d + ow)):
+                cf[k] = 0
+            # unsigned offsets: no negative-index wraparound test, so the copy vectorises
+            dst, src = uint64(d + xlo), uint64(s)
             if sw == 1:
-                d[xlo:xhi] = s[xlo - xoff:xhi - xoff]
+                for k in range(uint64(xhi - xlo)):
+                    cf[dst + k] = xf[src + k]
             else:
-                for ox in range(xlo, xhi):
-                    d[ox] = s[ox * sw - xoff]
+                for k in range(uint64(xhi - xlo)):
+                    cf[dst + k] = xf[src + k * uint64(sw)]
 
 
 @njit(cache=True)
 def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
     n, c, h, w = gx.shape
     oh, ow = col.shape[4], col.shape[5]
+    cf, gf = col.ravel(), gx.ravel()
     for r in range(start, stop):
         b = r // c
         ch = r % c
-        plane = gx[b, ch]
-        plane[:] = 0
+        for k in range(uint64(r * h * w), uint64((r + 1) * h * w)):
+            gf[k] = 0
         for i in range(kh):
             ylo, yhi = _valid(oh, sh, ph - i * dh, h)
             for j in range(kw):
                 xoff = pw - j * dw
                 xlo, xhi = _valid(ow, sw, xoff, w)
-                src = col[ch, i, j, b]
+                row0 = (((ch * kh + i) * kw + j) * n + b) * oh
                 for oy in range(ylo, yhi):
-                    dst = plane[oy * sh - ph + i * dh]
-                    row = src[oy]
-                    for ox in range(xlo, xhi):
-                        dst[ox * sw - xoff] += row[ox]
+                    src = uint64((row0 + oy) * ow + xlo)
+                    dst = uint64((r * h + oy * sh - ph + i * dh) * w + xlo * sw - xoff)
+                    if sw == 1:
+                        for k in range(uint64(xhi - xlo)):
+                            gf[dst + k] += cf[src + k]
+                    else:
+                        for k in range(uint64(xhi - xlo)):
+                            gf[dst + k * uint64(sw)] += cf[src + k]
 
 
 @njit(cache=True)

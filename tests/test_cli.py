@@ -19,14 +19,14 @@ def _run(*args):
 
 def test_train_one_epoch_writes_checkpoint_curves_and_confusion(tmp_path):
     out = tmp_path / "run"
-    proc = _run("train", "--epochs", "1", "--limit", "300", "--out", str(out))
+    proc = _run("train", "--epochs", "1", "--limit", "400", "--batch-size", "16", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy:" in proc.stdout and "\r" not in proc.stdout and "\x1b" not in proc.stdout
     assert sorted(os.listdir(out)) == ["confusion_matrix.png", "metrics.json", "model.safetensors",
                                        "training_curves.png"]
     report = json.load(open(out / "metrics.json"))
     assert report["model"] == "seed-cnn" and report["dataset"] == "digits" and report["epochs"] == 1
-    assert report["test_accuracy"] > 0.3                    # one epoch on 300 images: well above chance (0.1)
+    assert report["test_accuracy"] > 0.5        # one epoch on 400 images (0.71 when written): far above chance
     for png in ("confusion_matrix.png", "training_curves.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     from tinygrad_img.keras.models import load_model

@@ -52,7 +52,7 @@ def test_mnist_cnn_reaches_97_percent_on_digits_28():
     x, xt = (x - mean) / std, (xt - mean) / std
     model = mnist_cnn()
     opt = optim.Adam(model.parameters())
-    epochs, batch_size = 4, 32
-    schedule = lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=epochs * -(-len(x) // batch_size))
+    epochs, batch_size = 3, 32
+    schedule = lr_scheduler.OneCycleLR(opt, max_lr=6e-3, total_steps=epochs * -(-len(x) // batch_size))
     fit(model, opt, x, y, epochs, batch_size, scheduler=schedule)
     assert accuracy(model, xt, yt) >= 0.97

@@ -150,10 +150,12 @@ def conv2d_backward_weight(gy, x, w_shape, geo):
     xp = get_array_module(x)
     n, c = x.shape[:2]
     g = geo.groups
-    gw = xp.zeros((g, w_shape[0] // g, c // g * geo.kh * geo.kw), dtype=x.dtype)
+    gw_t = xp.zeros((g, c // g * geo.kh * geo.kw, w_shape[0] // g), dtype=x.dtype)
     for s in _chunks(xp, n, _sample_bytes(c, geo, gy.shape[2:], x.itemsize)):
-        gw += xp.matmul(_by_group(gy[s], g), _columns(x[s], geo).swapaxes(-1, -2))
-    return gw.reshape(w_shape)
+        # dW^T = col gy^T: with the long N*OH*OW axis inner to both operands, OpenBLAS
+        # runs this orientation up to 10x faster than gy col^T on few threads.
+        gw_t += xp.matmul(_columns(x[s], geo), _by_group(gy[s], g).swapaxes(-1, -2))
+    return xp.ascontiguousarray(gw_t.swapaxes(-1, -2)).reshape(w_shape)
 
 
 def conv2d_backward_data(gy, w, x_shape, geo):
