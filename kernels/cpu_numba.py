@@ -12,9 +12,8 @@ from numba import njit, prange, uint64
 from .reference import avg_divisor, out_size
 from .registry import register
 
-# Outputs smaller than these run on one thread (see _run). im2col/col2im's bound
-# is above the conv op's CPU chunk (32 MiB), whose kernels run between two GEMMs.
-PARALLEL_MIN_ELEMENTS = 1 << 24
+# Outputs smaller than these run on one thread (see _run).
+PARALLEL_MIN_ELEMENTS = 1 << 22
 POOL_PARALLEL_MIN_ELEMENTS = 1 << 16
 
 
@@ -214,8 +213,7 @@ def _avgpool_bwd_par(share, gx, kh, kw, sh, sw, ph, pw):
 
 
 def _run(serial, parallel, parallel_ok, units, *args):
-    """Small jobs run serially: waking the worker threads costs more than it saves,
-    and between two GEMMs they would contend with the BLAS threads."""
+    """Small jobs run serially: waking the worker threads would cost more than it saves."""
     if parallel_ok:
         parallel(*args)
     else:

@@ -187,7 +187,7 @@ class TrainingMixin:
 
     def compile_config(self):
         """The compile arguments as JSON-able data, or None when they cannot be saved."""
-        if not getattr(self, "compiled", False) or type(self.loss).__name__ == "_Function":
+        if not getattr(self, "compiled", False) or type(self.loss).__name__ not in losses.__all__:
             return None
         return {"optimizer": optimizers.serialize(self.optimizer),
                 "loss": {"class_name": type(self.loss).__name__, "config": self.loss.get_config()},
