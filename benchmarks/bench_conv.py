@@ -5,6 +5,7 @@ round; each cell is the median over rounds; ratio = ours / PyTorch. The GEMM cei
 the measured rate of a 2048^3 float32 numpy matmul. Targets (issue 3): conv fwd+bwd
 geometric-mean ratio <= 1.5 (each <= 2.0); forward of the 3x3 64-channel shapes >= 60%
 of the GEMM ceiling; max_pool2d fwd+bwd <= 2.0; Numba kernels >= 3x the NumPy reference.
+The depthwise (MobileNet) row is extra and outside the geometric mean.
 
     python benchmarks/bench_conv.py [--rounds 7]
 """
@@ -50,26 +51,27 @@ def gemm_rate():
     return 2 * 2048 ** 3 / min(_clock(lambda: a @ a) for _ in range(5)) / 1e9
 
 
-def _conv_pair(shape, backward):
+def _conv_pair(shape, backward, groups=1):
     n, c, h, w, o, k, s, p = shape
     rng = np.random.default_rng(0)
-    x, wt = rng.standard_normal((n, c, h, w), dtype=np.float32), rng.standard_normal((o, c, k, k), dtype=np.float32)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((o, c // groups, k, k), dtype=np.float32)
     xo, wo = tg.Tensor(x, requires_grad=backward), tg.Tensor(wt, requires_grad=backward)
     xt, wtt = torch.tensor(x, requires_grad=backward), torch.tensor(wt, requires_grad=backward)
 
     def ours():
         xo.grad = wo.grad = None
-        y = F.conv2d(xo, wo, None, s, p)
+        y = F.conv2d(xo, wo, None, s, p, 1, groups)
         if backward:
             y.backward(tg.ones(*y.shape))
 
     def theirs():
         xt.grad = wtt.grad = None
-        y = TF.conv2d(xt, wtt, None, s, p)
+        y = TF.conv2d(xt, wtt, None, s, p, 1, groups)
         if backward:
             y.backward(torch.ones_like(y))
     oh = (h + 2 * p - k) // s + 1
-    return ours, theirs, 2 * n * o * c * k * k * oh * oh
+    return ours, theirs, 2 * n * o * c // groups * k * k * oh * oh
 
 
 def bench_conv(rounds, ceiling):
@@ -87,6 +89,11 @@ def bench_conv(rounds, ceiling):
         print(f"{str(shape):<34}{fa * 1e3:>8.2f}{fb * 1e3:>8.2f}{fa / fb:>7.2f}{rate:>9.1f}{100 * rate / ceiling:>6.0f}%"
               f"{ba * 1e3:>9.2f}{bb * 1e3:>8.2f}{ba / bb:>7.2f}")
     print(f"conv2d fwd+bwd geometric-mean ratio: {math.exp(statistics.mean(map(math.log, ratios))):.2f}")
+    shape = (32, 64, 56, 56, 64, 3, 1, 1)
+    fa, fb = _interleaved(*_conv_pair(shape, False, groups=64)[:2], rounds)
+    ba, bb = _interleaved(*_conv_pair(shape, True, groups=64)[:2], rounds)
+    print(f"{'depthwise ' + str(shape[:4]) + ' 3x3 g=64':<34}{fa * 1e3:>8.2f}{fb * 1e3:>8.2f}{fa / fb:>7.2f}"
+          f"{'':>16}{ba * 1e3:>9.2f}{bb * 1e3:>8.2f}{ba / bb:>7.2f}")
 
 
 def bench_pool(rounds):

@@ -130,13 +130,13 @@ def _maxpool_bwd(gy, argmax, gx, start, stop):
 
 
 @njit(cache=True)
-def _avgpool_fwd(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad, start, stop):
+def _avgpool_fwd(x, y, kh, kw, sh, sw, ph, pw, count_include_pad, start, stop):
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     for r in range(start, stop):
         plane = x[r // c, r % c]
         out = y[r // c, r % c]
-        out[:] = zero
+        out[:] = 0
         for i in range(kh):
             ylo, yhi = _valid(oh, sh, ph - i, h)
             for j in range(kw):
@@ -201,9 +201,9 @@ def _maxpool_bwd_par(gy, argmax, gx):
 
 
 @njit(cache=True, parallel=True)
-def _avgpool_fwd_par(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad):
+def _avgpool_fwd_par(x, y, kh, kw, sh, sw, ph, pw, count_include_pad):
     for r in prange(x.shape[0] * x.shape[1]):
-        _avgpool_fwd(x, y, zero, kh, kw, sh, sw, ph, pw, count_include_pad, r, r + 1)
+        _avgpool_fwd(x, y, kh, kw, sh, sw, ph, pw, count_include_pad, r, r + 1)
 
 
 @njit(cache=True, parallel=True)
@@ -262,7 +262,7 @@ def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     n, c, h, w = x.shape
     y = np.empty((n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)), dtype=x.dtype)
     _run(_avgpool_fwd, _avgpool_fwd_par, x.size >= POOL_PARALLEL_MIN_ELEMENTS, n * c,
-         np.ascontiguousarray(x), y, x.dtype.type(0), kh, kw, sh, sw, ph, pw, bool(count_include_pad))
+         np.ascontiguousarray(x), y, kh, kw, sh, sw, ph, pw, bool(count_include_pad))
     return y
 
 
@@ -273,3 +273,6 @@ def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad):
     _run(_avgpool_bwd, _avgpool_bwd_par, gx.size >= POOL_PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
          share, gx, kh, kw, sh, sw, ph, pw)
     return gx
+
+
+from . import cpu_numba_depthwise  # noqa: E402,F401  (registers the depthwise kernels)

@@ -22,6 +22,10 @@ kh/kw the kernel, sh/sw stride, ph/pw padding, dh/dw dilation):
   ``conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups) -> gx``,
   ``conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups) -> gw``
   (stride/padding/dilation are (h, w) pairs).
+- optional depthwise kernels (groups == C, w (C*m, 1, kh, kw); the ops fall back to
+  ``xp`` shift-and-add without them): ``depthwise_conv2d_forward(x, w, kh, kw, sh, sw,
+  ph, pw, dh, dw) -> y``, ``depthwise_conv2d_backward_data(gy, w, x_shape, ...) -> gx``,
+  ``depthwise_conv2d_backward_weight(gy, x, w_shape, ...) -> gw`` (same trailing args).
 """
 import contextlib
 

@@ -9,6 +9,8 @@ from hypothesis import given, settings, strategies as st
 import tinygrad_img as tg
 import tinygrad_img.functional as F
 from tinygrad_img.kernels import cpu_numba, get, lookup, registry
+from tinygrad_img.ops import depthwise
+from tinygrad_img.ops.conv import Geometry
 
 
 @st.composite
@@ -123,4 +125,26 @@ def test_ops_agree_across_backends():
     with registry.use("reference"):
         slow = run()
     for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@settings(max_examples=15, deadline=None)
+@given(case=conv_cases(), multiplier=st.integers(1, 2), seed=st.integers(0, 2 ** 16))
+def test_depthwise_kernels_match_shift_and_add(parallel, case, multiplier, seed):
+    shape, geo = case
+    g = Geometry(*geo, shape[1])
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((shape[1] * multiplier, 1) + geo[:2]).astype(np.float32)
+    gy = rng.standard_normal((shape[0], w.shape[0]) + g.out_hw(*shape[2:])).astype(np.float32)
+    with registry.use("reference"):  # no depthwise kernels there: the xp path
+        expected = (depthwise.forward(x, w, g), depthwise.backward_data(gy, w, shape, g),
+                    depthwise.backward_weight(gy, x, w.shape, g))
+    with _always_parallel() if parallel else contextlib.nullcontext():
+        got = (get("depthwise_conv2d_forward", "numba")(x, w, *geo),
+               get("depthwise_conv2d_backward_data", "numba")(gy, w, shape, *geo),
+               get("depthwise_conv2d_backward_weight", "numba")(gy, x, w.shape, *geo))
+    for a, b in zip(got, expected):
+        assert a.dtype == np.float32 and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
