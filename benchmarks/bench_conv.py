@@ -14,7 +14,6 @@ import math
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -24,31 +23,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tinygrad_img as tg  # noqa: E402
 import tinygrad_img.functional as F  # noqa: E402
 from tinygrad_img.kernels import get  # noqa: E402
+from timing import interleaved, per_call  # noqa: E402
 
 CONV_SHAPES = [(64, 1, 28, 28, 32, 3, 1, 0), (64, 32, 13, 13, 64, 3, 1, 0), (64, 3, 32, 32, 32, 3, 1, 0),
                (32, 64, 56, 56, 64, 3, 1, 1), (32, 64, 56, 56, 128, 3, 2, 1)]
 
 
-def _clock(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def _interleaved(ours, theirs, rounds):
-    """Median seconds of ours and theirs, run alternately after one warm-up each."""
-    ours(), theirs()
-    a, b = [], []
-    for _ in range(rounds):
-        a.append(_clock(ours))
-        b.append(_clock(theirs))
-    return statistics.median(a), statistics.median(b)
-
-
 def gemm_rate():
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
     a @ a
-    return 2 * 2048 ** 3 / min(_clock(lambda: a @ a) for _ in range(5)) / 1e9
+    return 2 * 2048 ** 3 / min(per_call(lambda: a @ a) for _ in range(5)) / 1e9
 
 
 def _conv_pair(shape, backward, groups=1):
@@ -81,19 +65,19 @@ def bench_conv(rounds, ceiling):
     ratios = []
     for shape in CONV_SHAPES:
         ours, theirs, flops = _conv_pair(shape, backward=False)
-        fa, fb = _interleaved(ours, theirs, rounds)
+        f = interleaved(ours, theirs, rounds)
         ours, theirs, _ = _conv_pair(shape, backward=True)
-        ba, bb = _interleaved(ours, theirs, rounds)
-        ratios.append(ba / bb)
-        rate = flops / fa / 1e9
-        print(f"{str(shape):<34}{fa * 1e3:>8.2f}{fb * 1e3:>8.2f}{fa / fb:>7.2f}{rate:>9.1f}{100 * rate / ceiling:>6.0f}%"
-              f"{ba * 1e3:>9.2f}{bb * 1e3:>8.2f}{ba / bb:>7.2f}")
+        b = interleaved(ours, theirs, rounds)
+        ratios.append(b.ratio)
+        rate = flops / f.ours / 1e9
+        print(f"{str(shape):<34}{f.ours * 1e3:>8.2f}{f.theirs * 1e3:>8.2f}{f.ratio:>7.2f}{rate:>9.1f}"
+              f"{100 * rate / ceiling:>6.0f}%{b.ours * 1e3:>9.2f}{b.theirs * 1e3:>8.2f}{b.ratio:>7.2f}")
     print(f"conv2d fwd+bwd geometric-mean ratio: {math.exp(statistics.mean(map(math.log, ratios))):.2f}")
     shape = (32, 64, 56, 56, 64, 3, 1, 1)
-    fa, fb = _interleaved(*_conv_pair(shape, False, groups=64)[:2], rounds)
-    ba, bb = _interleaved(*_conv_pair(shape, True, groups=64)[:2], rounds)
-    print(f"{'depthwise ' + str(shape[:4]) + ' 3x3 g=64':<34}{fa * 1e3:>8.2f}{fb * 1e3:>8.2f}{fa / fb:>7.2f}"
-          f"{'':>16}{ba * 1e3:>9.2f}{bb * 1e3:>8.2f}{ba / bb:>7.2f}")
+    f = interleaved(*_conv_pair(shape, False, groups=64)[:2], rounds)
+    b = interleaved(*_conv_pair(shape, True, groups=64)[:2], rounds)
+    print(f"{'depthwise ' + str(shape[:4]) + ' 3x3 g=64':<34}{f.ours * 1e3:>8.2f}{f.theirs * 1e3:>8.2f}"
+          f"{f.ratio:>7.2f}{'':>16}{b.ours * 1e3:>9.2f}{b.theirs * 1e3:>8.2f}{b.ratio:>7.2f}")
 
 
 def bench_pool(rounds):
@@ -109,8 +93,9 @@ def bench_pool(rounds):
         xt.grad = None
         y = TF.max_pool2d(xt, 2)
         y.backward(torch.ones_like(y))
-    a, b = _interleaved(ours, theirs, rounds)
-    print(f"max_pool2d 2x2 (64,32,26,26) fwd+bwd: ours {a * 1e3:.2f} ms, torch {b * 1e3:.2f} ms, ratio {a / b:.2f}")
+    t = interleaved(ours, theirs, rounds)
+    print(f"max_pool2d 2x2 (64,32,26,26) fwd+bwd: ours {t.ours * 1e3:.2f} ms, torch {t.theirs * 1e3:.2f} ms, "
+          f"ratio {t.ratio:.2f}")
 
 
 def bench_kernels(rounds):
@@ -130,8 +115,8 @@ def bench_kernels(rounds):
     print(f"{'kernel on (16,64,28,28)':<26}{'reference ms':>14}{'numba ms':>10}{'speed-up':>10}")
     for name, call in cases.items():
         ref, fast = get(name, "reference"), get(name, "numba")
-        a, b = _interleaved(lambda: call(ref), lambda: call(fast), rounds)
-        print(f"{name:<26}{a * 1e3:>14.2f}{b * 1e3:>10.2f}{a / b:>9.1f}x")
+        t = interleaved(lambda: call(ref), lambda: call(fast), rounds)
+        print(f"{name:<26}{t.ours * 1e3:>14.2f}{t.theirs * 1e3:>10.2f}{t.ratio:>9.1f}x")
 
 
 def main():

@@ -17,9 +17,7 @@ each cell is the median over rounds. Ratio = ours / PyTorch.
 import argparse
 import math
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -27,6 +25,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tinygrad_img as tg  # noqa: E402
 from tinygrad_img.data import transforms as T  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 
 def _torch_rotate(x, max_deg=20.0):
@@ -61,12 +60,6 @@ def _epoch_torch(xt, yt):
         pass
 
 
-def _time(fn, *args):
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -82,13 +75,8 @@ def main():
              ("RandomCrop+HFlip 64x3x32x32", lambda: crop_flip(batch), lambda: _torch_crop_flip(tbatch))]
     print(f"{'case':34s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>7s}")
     for name, ours, theirs in cases:
-        ours(), theirs()
-        t_ours, t_torch = [], []
-        for _ in range(args.rounds):
-            t_ours.append(_time(ours))
-            t_torch.append(_time(theirs))
-        mo, mt = statistics.median(t_ours) * 1e3, statistics.median(t_torch) * 1e3
-        print(f"{name:34s} {mo:9.3f} {mt:9.3f} {mo / mt:7.2f}")
+        t = interleaved(ours, theirs, args.rounds)
+        print(f"{name:34s} {t.ours * 1e3:9.3f} {t.theirs * 1e3:9.3f} {t.ratio:7.2f}")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tinygrad_img as tg  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 
 def _cases(rng):
@@ -39,13 +39,6 @@ def _step(fn, inputs):
     fn(*inputs).backward()
 
 
-def _time(fn, inputs, inner):
-    start = time.perf_counter()
-    for _ in range(inner):
-        _step(fn, inputs)
-    return (time.perf_counter() - start) / inner
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -58,16 +51,9 @@ def main():
     for name, arrays, fn in _cases(rng):
         ours = [tg.Tensor(a, requires_grad=True) for a in arrays]
         theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
-        for _ in range(20):  # warm up both
-            _step(fn, ours)
-            _step(fn, theirs)
-        t_ours, t_torch = [], []
-        for _ in range(args.rounds):
-            t_ours.append(_time(fn, ours, args.inner))
-            t_torch.append(_time(fn, theirs, args.inner))
-        mo, mt = statistics.median(t_ours), statistics.median(t_torch)
-        ratios.append(mo / mt)
-        print(f"{name:<24}{mo * 1e3:>10.4f}{mt * 1e3:>10.4f}{mo / mt:>7.2f}x")
+        t = interleaved(lambda: _step(fn, ours), lambda: _step(fn, theirs), args.rounds, args.inner, warmup=20)
+        ratios.append(t.ratio)
+        print(f"{name:<24}{t.ours * 1e3:>10.4f}{t.theirs * 1e3:>10.4f}{t.ratio:>7.2f}x")
     print(f"{'median ratio':<44}{statistics.median(ratios):>7.2f}x  (target <= 2.5x)")
 
 

@@ -10,9 +10,7 @@ matmul), PyTorch's applies it after: the same amount of work.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 # Same thread count for both engines (default 1): multi-threaded BLAS on a loaded machine
 # distorts the comparison far more than it speeds either side up. Must precede numpy's import.
@@ -25,6 +23,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tinygrad_img as tg  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 
 def _step(model, x):
@@ -33,13 +32,6 @@ def _step(model, x):
     x.grad = None
     out, _ = model(x)
     (out * out).sum().backward()
-
-
-def _time(model, x, inner):
-    start = time.perf_counter()
-    for _ in range(inner):
-        _step(model, x)
-    return (time.perf_counter() - start) / inner
 
 
 def main():
@@ -51,21 +43,13 @@ def main():
     T, B, I, H = 32, 32, 64, 128
     x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
     print(f"torch threads: {torch.get_num_threads()}; shapes T={T} B={B} I={I} H={H}")
-    print(f"{'layer (forward+backward)':<26}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}{'per-round':>11}")
+    print(f"{'layer (forward+backward)':<26}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}")
     for name in ("LSTM", "GRU"):
         ours = getattr(tg.nn, name)(I, H)
         theirs = getattr(torch.nn, name)(I, H, batch_first=True)
         xo, xt = tg.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        for _ in range(3):
-            _step(ours, xo)
-            _step(theirs, xt)
-        mine, ref = [], []
-        for _ in range(args.rounds):
-            mine.append(_time(ours, xo, args.inner))
-            ref.append(_time(theirs, xt, args.inner))
-        a, b = statistics.median(mine) * 1e3, statistics.median(ref) * 1e3
-        r = statistics.median(m / t for m, t in zip(mine, ref))
-        print(f"{name:<26}{a:>10.2f}{b:>10.2f}{a / b:>8.2f}{r:>11.2f}")
+        t = interleaved(lambda: _step(ours, xo), lambda: _step(theirs, xt), args.rounds, args.inner, warmup=3)
+        print(f"{name:<26}{t.ours * 1e3:>10.2f}{t.theirs * 1e3:>10.2f}{t.ratio:>8.2f}")
 
 
 if __name__ == "__main__":

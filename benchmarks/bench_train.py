@@ -11,16 +11,16 @@ tracemalloc peak and the traced bytes still held at each quarter, showing
 whether memory grows with the number of steps.
 """
 import argparse
+import itertools
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from timing import interleaved  # noqa: E402
 
 BATCH = 64
 
@@ -104,23 +104,12 @@ def timing(reps):
     model, ours = ours_step_fn()
     theirs = torch_step_fn({k: v.numpy() for k, v in model.state_dict().items()})
     data = batches(8, seed=1)
-    for i in range(3):                     # warm up (JIT compilation, allocator)
-        ours(*data[i]), theirs(*data[i])
-    t_ours, t_theirs = [], []
-    for i in range(reps):
-        x, y = data[i % len(data)]
-        t0 = time.perf_counter()
-        ours(x, y)
-        t1 = time.perf_counter()
-        theirs(x, y)
-        t2 = time.perf_counter()
-        t_ours.append(t1 - t0)
-        t_theirs.append(t2 - t1)
-    ratios = [a / b for a, b in zip(t_ours, t_theirs)]
-    mo, mt = statistics.median(t_ours) * 1e3, statistics.median(t_theirs) * 1e3
+    ours_batches, their_batches = itertools.cycle(data), itertools.cycle(data)
+    t = interleaved(lambda: ours(*next(ours_batches)), lambda: theirs(*next(their_batches)), reps,
+                    warmup=3)  # warm-up: JIT compilation, allocator
     print(f"torch threads: {torch.get_num_threads()}, reps: {reps}, batch {BATCH}")
     print(f"{'step':<34}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}")
-    print(f"{'MNIST CNN Adam step (fwd+bwd+opt)':<34}{mo:>10.2f}{mt:>10.2f}{statistics.median(ratios):>8.2f}")
+    print(f"{'MNIST CNN Adam step (fwd+bwd+opt)':<34}{t.ours * 1e3:>10.2f}{t.theirs * 1e3:>10.2f}{t.ratio:>8.2f}")
 
 
 def memory(steps):

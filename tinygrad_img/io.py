@@ -40,7 +40,8 @@ def _format(path, op):
     raise ValueError(f"{op}: {path!r} must end in .safetensors or .npz (pickle is never used)")
 
 
-def _to_numpy(x):
+def to_numpy(x):
+    """A contiguous host array of a Tensor or array, shape kept (0-d stays 0-d)."""
     arr = backend.to_device(x.data if isinstance(x, Tensor) else x, "cpu")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"save: arrays of dtype {arr.dtype} cannot be stored")
@@ -68,7 +69,7 @@ def _flatten(obj, prefix, arrays):
     if isinstance(obj, Tensor) or hasattr(obj, "__array_interface__") or backend.is_cupy_array(obj):
         if isinstance(obj, np.generic):
             return {"v": obj.item()}
-        arrays[prefix] = _to_numpy(obj)
+        arrays[prefix] = to_numpy(obj)
         return {"a": prefix}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"v": obj}
@@ -106,7 +107,8 @@ def _nest(arrays):
     return out
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
+    """Call ``write(f)`` on a temp file beside ``path``, fsync it, then rename it over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
@@ -146,10 +148,10 @@ def save(obj, path):
     if ext == ".safetensors":
         import safetensors.numpy
         payload = safetensors.numpy.save(arrays, metadata={_META: meta})
-        _atomic_write(path, lambda f: f.write(payload))
+        atomic_write(path, lambda f: f.write(payload))
     else:
         arrays[_META] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
-        _atomic_write(path, lambda f: _write_npz(f, arrays))
+        atomic_write(path, lambda f: _write_npz(f, arrays))
 
 
 def _read(path, ext):

@@ -6,12 +6,11 @@ training with fresh optimiser state, its learning rate and settings restored.
 """
 import json
 import os
-import tempfile
 
-import numpy as np
+import safetensors.numpy
 from safetensors import safe_open
-from safetensors.numpy import save_file
 
+from ..io import atomic_write, to_numpy
 from . import losses, optimizers
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights"]
@@ -21,17 +20,9 @@ _KEY = "tinygrad_img.keras"
 
 def _atomic_save(tensors, path, metadata):
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".safetensors")
-    os.close(fd)
-    try:
-        save_file({k: np.ascontiguousarray(v).reshape(v.shape) for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    payload = safetensors.numpy.save({k: to_numpy(v) for k, v in tensors.items()}, metadata=metadata)
+    atomic_write(path, lambda f: f.write(payload))
 
 
 def _read(path):
