@@ -1,8 +1,17 @@
 """Shared test fixtures and markers."""
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import tinygrad_img as tg
+
+# CI draws the same hypothesis examples every run (a red CI must be reproducible);
+# HYPOTHESIS_PROFILE=explore draws fresh ones locally.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure(config):
