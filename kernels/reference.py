@@ -52,9 +52,9 @@ def _first_pixel(o, s, p):
 
 @register("maxpool2d_forward", "reference")
 def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
-    """y = max over each window (padding is -inf); argmax = the first winner's flat index h*W + w.
+    """y = max over each window (padding is -inf); argmax = the flat index h*W + w of the first maximum.
 
-    NaN wins over any number, as in PyTorch.
+    NaN wins over any number (the last NaN of a window, as in PyTorch).
     """
     n, c, h, w = x.shape
     oh, ow = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)

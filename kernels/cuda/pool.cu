@@ -45,8 +45,7 @@ __device__ void maxpool_fwd_body(const T* __restrict__ x, T* __restrict__ y, lon
         for (int h = max(h0, 0); h < min(h0 + KH, H); ++h) {
             for (int w = max(w0, 0); w < min(w0 + KW, W); ++w) {
                 const T v = xp[h * W + w];
-                const bool best_is_nan = best_idx >= 0 && best != best;
-                if (best_idx < 0 || (!best_is_nan && (v > best || v != v))) {
+                if (best_idx < 0 || v > best || v != v) {  // NaN wins, the last one as in PyTorch
                     best = v;
                     best_idx = h * W + w;
                 }
