@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tinygrad_img import cli
@@ -53,25 +54,29 @@ def test_bad_arguments_exit_nonzero_with_one_line(args, message):
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_bench_without_the_module_is_a_clear_error(monkeypatch, capsys):
-    import importlib
-
-    real = importlib.import_module
-
-    def fake(name, *a, **k):
-        if name == "tinygrad_img.bench":
-            raise ModuleNotFoundError("No module named 'tinygrad_img.bench'", name=name)
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(cli.importlib, "import_module", fake)
-    assert cli.main(["bench"]) == 1
-    assert "tinygrad_img.bench is not available" in capsys.readouterr().err
-
-
 def test_bench_forwards_its_arguments(monkeypatch):
-    import types
+    from tinygrad_img import bench
     seen = {}
-    fake = types.SimpleNamespace(main=lambda argv: seen.setdefault("argv", argv) and 0)
-    monkeypatch.setattr(cli.importlib, "import_module", lambda name: fake)
+    monkeypatch.setattr(bench, "main", lambda argv: seen.setdefault("argv", argv) and 0)
     assert cli.main(["bench", "--quick", "--size", "3"]) == 0
     assert seen["argv"] == ["--quick", "--size", "3"]
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_limit_below_one_is_a_one_line_error(limit, capsys):
+    assert cli.main(["train", "--limit", limit, "--verbose", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tinygrad-img train: error: --limit must be at least 1, got {limit}"]
+
+
+def test_mnist_npz_file_as_data_dir(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "mnist.npz"
+    np.savez(npz, x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), y_train=rng.integers(0, 10, 64),
+             x_test=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8), y_test=np.arange(16) % 10)
+    status = cli.main(["train", "--dataset", "mnist", "--data-dir", str(npz), "--model", "mlp", "--epochs", "1",
+                       "--limit", "32", "--verbose", "0", "--out", str(tmp_path / "run")])
+    assert status == 0 and "test accuracy" in capsys.readouterr().out
+    assert json.load(open(tmp_path / "run" / "metrics.json"))["dataset"] == "mnist"
+    assert cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none.npz")]) == 1
+    assert "is not a file" in capsys.readouterr().err

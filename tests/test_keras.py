@@ -208,3 +208,94 @@ def test_keras_model_trains_on_the_gpu_like_on_the_cpu(digits8):
         results[device] = model.predict(xt)
         assert model.conv2d.kernel.device == device
     np.testing.assert_allclose(results["cuda"], results["cpu"], atol=1e-3)
+
+
+@pytest.mark.parametrize("activation, loss, labels", [
+    ("softmax", "categorical_crossentropy", lambda rng: np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]),
+    ("sigmoid", "binary_crossentropy", lambda rng: rng.integers(0, 2, (64, 3)).astype(np.float32)),
+])
+def test_value_metrics_see_probabilities_when_the_output_activation_is_fused(activation, loss, labels):
+    # the loss is computed from logits, but mse / mae / custom metrics must read the probabilities
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype(np.float32) * 3, labels(rng)
+    tg.manual_seed(0)
+    model = Sequential([layers.Dense(3, activation=activation, input_shape=(4,))])
+
+    def sq_err(t, p):
+        assert isinstance(p, np.ndarray) and isinstance(t, np.ndarray)
+        return ((t - p) ** 2).mean()
+
+    model.compile("sgd", loss, metrics=["mse", "mae", sq_err, "accuracy"])
+    logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    p = model.predict(x)
+    assert logs["mse"] == pytest.approx(((p - y) ** 2).mean(), rel=1e-5)
+    assert logs["mae"] == pytest.approx(np.abs(p - y).mean(), rel=1e-5)
+    assert logs["sq_err"] == pytest.approx(logs["mse"], rel=1e-6)
+    expected_acc = (p.argmax(1) == y.argmax(1)).mean() if activation == "softmax" else ((p > 0.5) == (y > 0.5)).mean()
+    assert logs["accuracy"] == pytest.approx(expected_acc)
+    history = model.fit(x, y, epochs=1, batch_size=64, shuffle=False, verbose=0)
+    assert history.history["mse"][0] == pytest.approx(((p - y) ** 2).mean(), rel=1e-5)   # one batch: pre-step outputs
+
+
+def test_fit_copies_only_scalars_to_the_host(monkeypatch, digits8):
+    (x, y), _ = digits8
+    sizes = []
+    real = tg.Tensor.numpy
+
+    def spy(self):
+        sizes.append(self.size)
+        return real(self)
+
+    monkeypatch.setattr(tg.Tensor, "numpy", spy)
+    for metrics in (None, ["accuracy", "sparse_top_k_categorical_accuracy"]):
+        model = _cnn()
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=metrics)
+        sizes.clear()
+        model.fit(x[:96], y[:96], epochs=1, batch_size=32, verbose=0)
+        assert sizes and set(sizes) == {1}   # the loss per batch, never the outputs
+
+
+def test_top5_metric_counts_ties_like_keras():
+    from tinygrad_img.keras import metrics as keras_metrics
+    top5 = keras_metrics.get("sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy")
+    scores = np.array([[6, 5, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 1, 1]], dtype=np.float32)
+    # true class 5: rank 6 -> miss; true class 5: rank 2 -> hit; all tied -> hit
+    assert top5(np.array([5, 5, 0]), scores, 0.5) == pytest.approx(2 / 3)
+
+
+class _MoveSpy:
+    """Records Layer.to calls instead of moving (no GPU here) and lets 'cuda' pass the checks."""
+
+    def __init__(self, monkeypatch):
+        from tinygrad_img.keras import layer as layer_module, model as model_module
+        self.calls = []
+        monkeypatch.setattr(layer_module.Layer, "to", lambda lay, device=None, dtype=None:
+                            self.calls.append((lay.name, device)) or lay)
+        monkeypatch.setattr(tg.backend, "check_device", lambda device: device)
+        monkeypatch.setattr(model_module, "check_device", lambda device: device)
+        self.layer_module, self.model_module = layer_module, model_module
+
+
+def test_layers_built_after_to_go_to_the_recorded_device(monkeypatch):
+    spy = _MoveSpy(monkeypatch)
+    model = Sequential([layers.Dense(4), layers.Dense(2)])   # no input shape: built lazily
+    model.to("cuda")
+    assert spy.calls == [] and model.target_device == "cuda" and model._device() == "cuda"
+    model.build((None, 3))
+    assert spy.calls == [("dense", "cuda"), ("dense_1", "cuda")]
+
+
+def test_new_layers_follow_the_default_device_else_the_input(monkeypatch):
+    spy = _MoveSpy(monkeypatch)
+    monkeypatch.setattr(spy.model_module, "get_default_device", lambda: "cuda")
+    Sequential([layers.Dense(4, input_shape=(3,))])
+    assert spy.calls == [("dense", "cuda")]
+    spy.calls.clear()
+    model = Sequential([layers.Dense(4)])
+    assert model(tg.ones(2, 3)).shape == (2, 4)              # a CPU tensor input decides
+    assert spy.calls == [("dense", "cpu")]
+    monkeypatch.setattr(spy.layer_module, "get_default_device", lambda: "cuda")
+    spy.calls.clear()
+    lone = layers.Dense(2, name="lone")
+    lone.ensure_built((3,))
+    assert spy.calls == [("lone", "cuda")]

@@ -37,6 +37,14 @@ SHAPES = [
     (lambda: layers.LSTM(8, return_sequences=True), (5, 3), (5, 8), 384),
     (lambda: layers.GRU(5), (6, 4), (5,), 3 * (5 * (4 + 5) + 2 * 5)),
     (lambda: layers.GRU(5, return_sequences=True), (6, 4), (6, 5), 165),
+    (lambda: layers.LSTM(4, activation="tanh", recurrent_activation="sigmoid"), (5, 3), (4,), 128),
+    (lambda: layers.GRU(2, "tanh", "sigmoid"), (6, 4), (2,), 3 * (2 * (4 + 2) + 2 * 2)),
+    (lambda: layers.SimpleRNN(3, activation="relu"), (6, 4), (3,), 24),
+    (lambda: layers.Conv2D(8, np.int64(3), strides=np.int32(2)), (9, 9, 1), (4, 4, 8), 80),
+    (lambda: layers.MaxPooling2D(np.int64(2)), (6, 6, 1), (3, 3, 1), 0),
+    (lambda: layers.RandomRotation((-0.1, 0.05)), (8, 8, 3), (8, 8, 3), 0),
+    (lambda: layers.RandomZoom((-0.2, 0.1), width_factor=0.3), (8, 8, 3), (8, 8, 3), 0),
+    (lambda: layers.RandomTranslation(0.1, (-0.2, 0.0), fill_value=0.5), (8, 8, 3), (8, 8, 3), 0),
     (lambda: layers.RandomFlip("horizontal"), (8, 8, 3), (8, 8, 3), 0),
     (lambda: layers.GaussianNoise(0.1), (6,), (6,), 0),
 ]
@@ -166,7 +174,7 @@ def test_lstm_matches_torch_with_copied_weights():
 def test_augmentation_layers_train_only():
     x = np.random.default_rng(5).random((4, 8, 8, 3)).astype(np.float32)
     for layer in (layers.RandomFlip("horizontal_and_vertical"), layers.RandomRotation(0.1),
-                  layers.RandomZoom(0.2), layers.RandomTranslation(0.2), layers.GaussianNoise(0.2)):
+                  layers.RandomZoom(0.2), layers.RandomTranslation(0.2, 0.2), layers.GaussianNoise(0.2)):
         layer.eval()
         np.testing.assert_array_equal(layer(tg.Tensor(x)).numpy(), x)
         layer.train()
@@ -201,3 +209,79 @@ def test_every_layer_survives_save_and_load_model(factory, in_shape, out_shape, 
     assert restored.get_config() == model.get_config()
     x = np.random.default_rng(0).random((2, *in_shape)).astype(np.float32)
     np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("cls", [layers.SimpleRNN, layers.LSTM, layers.GRU])
+def test_recurrent_activation_arguments_are_the_cells_not_applied_twice(cls):
+    x = tg.Tensor(np.random.default_rng(6).normal(size=(3, 5, 4)).astype(np.float32))
+    explicit = cls(6, activation="tanh", return_sequences=True)
+    default = cls(6, return_sequences=True)
+    out = explicit(x)
+    default(x)
+    default.load_state_dict(explicit.state_dict())
+    assert explicit.activation is None   # the base Layer adds nothing on top of h
+    np.testing.assert_array_equal(out.numpy(), default(x).numpy())
+    cfg = explicit.get_config()
+    assert cfg["activation"] == "tanh" and cls(**cfg).get_config() == cfg
+    if cls is not layers.SimpleRNN:
+        assert cls(6, recurrent_activation="sigmoid").get_config()["recurrent_activation"] == "sigmoid"
+
+
+def test_recurrent_layers_reject_activations_the_engine_lacks():
+    with pytest.raises(ValueError, match="LSTM: activation must be one of"):
+        layers.LSTM(4, activation="relu")
+    with pytest.raises(ValueError, match="GRU: recurrent_activation must be one of"):
+        layers.GRU(4, recurrent_activation="hard_sigmoid")
+    with pytest.raises(ValueError, match="SimpleRNN: activation must be one of"):
+        layers.SimpleRNN(4, activation="sigmoid")
+    with pytest.raises(ValueError, match="LSTM: activation"):
+        layers.LSTM(4, activation=None)
+
+
+def test_pair_arguments_accept_numpy_ints_and_reject_bad_values():
+    assert layers.Conv2D(8, np.int64(3)).kernel_size == (3, 3)
+    assert layers.Conv2D(8, (np.int32(3), 2)).kernel_size == (3, 2)
+    with pytest.raises(ValueError, match="Conv2D: kernel_size must be >= 1"):
+        layers.Conv2D(8, 0)
+    with pytest.raises(ValueError, match="MaxPooling2D: pool_size must be an int or a pair"):
+        layers.MaxPooling2D((2, 2, 2))
+
+
+def _train_call(layer, x):
+    layer.train()
+    return layer(tg.Tensor(x)).numpy()
+
+
+def test_random_translation_shifts_by_the_drawn_fraction():
+    x = np.random.default_rng(7).random((3, 6, 8, 2)).astype(np.float32)
+    np.testing.assert_array_equal(_train_call(layers.RandomTranslation(0.0, 0.0), x), x)   # no padding shift
+    down = _train_call(layers.RandomTranslation((0.5, 0.5), 0.0), x)            # 3 rows down, zero fill
+    np.testing.assert_allclose(down[:, 3:], x[:, :3], atol=1e-6)
+    assert (down[:, :3] == 0).all()
+    left = _train_call(layers.RandomTranslation(0.0, (-0.25, -0.25), fill_value=0.5), x)   # 2 columns left
+    np.testing.assert_allclose(left[:, :, :6], x[:, :, 2:], atol=1e-6)
+    assert (left[:, :, 6:] == 0.5).all()
+
+
+def test_random_zoom_height_and_width_factors_are_separate():
+    x = np.random.default_rng(8).random((2, 5, 5, 1)).astype(np.float32)
+    # u = 1 vertically: output row i reads input row 2 + 2 (i - 2), i.e. rows -2, 0, 2, 4, 6; width untouched
+    out = _train_call(layers.RandomZoom((1.0, 1.0), width_factor=0.0), x)
+    np.testing.assert_allclose(out[:, 1:4], x[:, 0:5:2], atol=1e-6)
+    assert (out[:, [0, 4]] == 0).all()
+    np.testing.assert_allclose(_train_call(layers.RandomZoom(0.0), x), x, atol=1e-6)
+
+
+def test_random_rotation_takes_a_range_of_turns():
+    x = np.random.default_rng(9).random((2, 5, 5, 1)).astype(np.float32)
+    out = _train_call(layers.RandomRotation((0.25, 0.25)), x)   # a quarter turn counter-clockwise
+    np.testing.assert_allclose(out[..., 0], np.rot90(x[..., 0], 1, axes=(1, 2)), atol=1e-5)
+
+
+def test_augmentation_arguments_are_checked():
+    with pytest.raises(ValueError, match="RandomRotation: factor range"):
+        layers.RandomRotation((0.2, -0.2))
+    with pytest.raises(ValueError, match="RandomZoom: height_factor"):
+        layers.RandomZoom((-1.5, 0.0))
+    with pytest.raises(ValueError, match="only fill_mode='constant'"):
+        layers.RandomTranslation(0.1, 0.1, fill_mode="reflect")

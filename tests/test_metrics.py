@@ -79,3 +79,26 @@ def test_plot_confusion_matrix_writes_png(tmp_path):
     path = tmp_path / "cm.png"
     metrics.plot_confusion_matrix(metrics.confusion_matrix(Y_TRUE, Y_PRED), path, class_names=["a", "b", "c"])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_binary_probabilities_are_thresholded_at_one_half():
+    y = [1, 0, 1, 1]
+    assert metrics.accuracy(y, [[0.9], [0.1], [0.8], [0.7]]) == 1.0            # (N, 1): not an arg-max
+    assert metrics.accuracy(y, np.array([0.9, 0.1, 0.8, 0.4])) == 0.75         # float (N,): not a cast
+    assert metrics.accuracy(tg.Tensor(np.array(y)), tg.Tensor(np.array([[0.6], [0.5], [0.2], [1.0]]))) == 0.75
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, [0.9, 0.1, 0.3, 0.7]), [[1, 0], [1, 2]])
+    assert metrics.accuracy([0, 2, 1], np.array([0.0, 2.0, 1.0])) == 1.0      # whole floats stay class indices
+
+
+def test_non_integer_float_labels_name_the_function():
+    with pytest.raises(ValueError, match=r"accuracy: y_true: class labels must be integers.*0\.5"):
+        metrics.accuracy([0.5, 1.0], [0, 1])
+    with pytest.raises(ValueError, match="precision: y_pred: class labels must be integers"):
+        metrics.precision([0, 1], [1.5, 2.0])
+
+
+def test_to_numpy_takes_tensors_arrays_and_lists():
+    for value in (tg.Tensor(np.arange(3.0)), np.arange(3.0), [0.0, 1.0, 2.0]):
+        out = metrics.to_numpy(value)
+        assert type(out) is np.ndarray
+        np.testing.assert_array_equal(out, [0.0, 1.0, 2.0])

@@ -8,7 +8,6 @@ curves, the confusion matrix and a metrics.json into ``--out``.
 arguments exit non-zero with a one-line explanation (no traceback).
 """
 import argparse
-import importlib
 import json
 import math
 import os
@@ -37,7 +36,8 @@ def build_parser():
     train = sub.add_parser("train", help="train a model and report its test accuracy")
     train.add_argument("--dataset", choices=DATASETS, default="digits",
                        help="digits (bundled, 28x28), mnist/cifar10 (local files in --data-dir), shapes (synthetic)")
-    train.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files or CIFAR-10 batches")
+    train.add_argument("--data-dir", default=None,
+                       help="folder with the MNIST IDX files or CIFAR-10 batches, or a Keras mnist.npz file")
     train.add_argument("--model", choices=MODELS, default=None,
                        help="seed-cnn (the articles' MNIST CNN), mlp, seed-cifar-cnn (default: by dataset)")
     train.add_argument("--epochs", type=int, default=None, help="default: 6 digits, 8 shapes, 3 mnist, 5 cifar10")
@@ -61,8 +61,9 @@ def load_data(dataset, data_dir):
     if dataset in ("mnist", "cifar10"):
         if data_dir is None:
             raise UsageError(f"--dataset {dataset} reads local files: pass --data-dir pointing at them")
-        if not os.path.isdir(data_dir):
-            raise UsageError(f"--data-dir {data_dir!r} is not a directory")
+        npz = dataset == "mnist" and data_dir.endswith(".npz")
+        if not (os.path.isfile(data_dir) if npz else os.path.isdir(data_dir)):
+            raise UsageError(f"--data-dir {data_dir!r} is not " + ("a file" if npz else "a directory"))
         loader = ds.load_mnist if dataset == "mnist" else ds.load_cifar10
         return loader(data_dir, channels_last=True)
     if data_dir is not None:
@@ -77,7 +78,7 @@ def build_model(name, input_shape, num_classes, augment=False):
     from .keras import Sequential, layers
     stack = [layers.Input(shape=input_shape)]
     if augment:
-        stack += [layers.RandomRotation(10 / 360), layers.RandomTranslation(0.1)]
+        stack += [layers.RandomRotation(10 / 360), layers.RandomTranslation(0.1, 0.1)]
         if input_shape[-1] == 3:
             stack.append(layers.RandomFlip("horizontal"))
     if name == "seed-cnn":
@@ -109,6 +110,8 @@ def train(args):
 
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
     if args.batch_size < 1 or args.lr <= 0:
         raise UsageError("--batch-size and --lr must be positive")
     if args.device == "cuda" and not tg.cuda_available():
@@ -117,7 +120,7 @@ def train(args):
     epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
     tg.manual_seed(args.seed)
     (x, y), (xt, yt) = load_data(args.dataset, args.data_dir)
-    if args.limit:
+    if args.limit is not None:
         x, y = x[:args.limit], y[:args.limit]
     num_classes = int(max(y.max(), yt.max()) + 1)
     out = args.out or os.path.join("runs", f"{args.dataset}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -161,13 +164,8 @@ def train(args):
 
 
 def bench(argv):
-    try:
-        module = importlib.import_module("tinygrad_img.bench")
-    except ModuleNotFoundError as e:
-        if e.name not in ("tinygrad_img.bench",):
-            raise
-        raise UsageError("the benchmark module tinygrad_img.bench is not available in this installation") from None
-    return module.main(argv) or 0
+    from . import bench as bench_module   # imported on demand: it pulls in the kernels
+    return bench_module.main(argv) or 0
 
 
 def main(argv=None):

@@ -1,27 +1,46 @@
-"""Classification metrics on NumPy arrays (or Tensors): accuracy, top-k accuracy,
-precision, recall, F1 and the confusion matrix, plus a plot of the latter.
+"""Classification metrics on NumPy arrays (or Tensors, or CuPy arrays): accuracy, top-k
+accuracy, precision, recall, F1 and the confusion matrix, plus a plot of the latter.
 
-Labels are integer class indices; predictions may be indices (N,) or scores
-(N, C), in which case the arg-max is the predicted class.
+Labels are integer class indices; predictions may be indices (N,), scores
+(N, C) whose arg-max is the predicted class, or binary probabilities, shape
+(N, 1) or float (N,) in [0, 1], thresholded at 0.5 (class 1 when p > 0.5); other
+float predictions must be whole numbers (class indices).
 """
 import numpy as np
 
+from . import backend
+from .data.dataset import as_array
+
 __all__ = ["accuracy", "top_k_accuracy", "confusion_matrix", "precision", "recall", "f1_score",
-           "plot_confusion_matrix"]
+           "plot_confusion_matrix", "to_numpy"]
+
+
+def to_numpy(x):
+    """``x`` as a NumPy array: a Tensor's data or a CuPy array copied to the host, anything else
+    through ``np.asarray``."""
+    return backend.to_device(as_array(x), "cpu")
 
 
 def _labels(a, name):
-    arr = np.asarray(a.numpy() if hasattr(a, "numpy") else a)
+    arr = to_numpy(a)
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-d array of class indices, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
+        raise ValueError(f"{name}: class labels must be integers, got non-integer floats such as "
+                         f"{arr[arr != np.round(arr)][0]}")
     return arr.astype(np.int64)
 
 
 def _pair(y_true, y_pred, op):
-    """(true indices, predicted indices); score matrices (N, C) become their arg-max."""
-    y_pred = np.asarray(y_pred.numpy() if hasattr(y_pred, "numpy") else y_pred)
-    if y_pred.ndim == 2:
+    """(true indices, predicted indices): score matrices (N, C) become their arg-max, binary
+    probabilities (N, 1) or float (N,) in [0, 1] become p > 0.5."""
+    y_pred = to_numpy(y_pred)
+    if y_pred.ndim == 2 and y_pred.shape[1] == 1:
+        y_pred = y_pred[:, 0] > 0.5
+    elif y_pred.ndim == 2:
         y_pred = y_pred.argmax(axis=1)
+    elif y_pred.ndim == 1 and y_pred.dtype.kind == "f" and y_pred.size and 0 <= y_pred.min() <= y_pred.max() <= 1:
+        y_pred = y_pred > 0.5
     t, p = _labels(y_true, f"{op}: y_true"), _labels(y_pred, f"{op}: y_pred")
     if t.shape != p.shape:
         raise ValueError(f"{op}: y_true has {t.shape[0]} samples but y_pred has {p.shape[0]}")
@@ -36,7 +55,7 @@ def accuracy(y_true, y_pred):
 
 def top_k_accuracy(y_true, scores, k=5):
     """(1/N) sum_i [y_i is among the k highest scores of sample i]."""
-    scores = np.asarray(scores.numpy() if hasattr(scores, "numpy") else scores)
+    scores = to_numpy(scores)
     t = _labels(y_true, "top_k_accuracy: y_true")
     if scores.ndim != 2 or scores.shape[0] != t.shape[0]:
         raise ValueError(f"top_k_accuracy: scores must be (N, C) with N = {t.shape[0]}, got {scores.shape}")

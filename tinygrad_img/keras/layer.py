@@ -3,6 +3,8 @@
 A Layer is a ``tg.nn.Module`` whose parameters are created by ``build(input_shape)``
 (shapes exclude the batch axis) the first time the input shape is known: from
 ``input_shape=`` on the first layer of a Sequential, or at the first call.
+Weights are created on the CPU and moved, once built, to the device the
+caller names (a Sequential's, see ``Sequential.to``), else the default device.
 Weights keep Keras' layouts (Dense kernel (in, out), Conv2D kernel
 (kh, kw, in, out)) so parameter counts and saved weights read as in Keras.
 """
@@ -12,6 +14,7 @@ import re
 import numpy as np
 
 from .. import functional as F
+from ..backend import get_default_device
 from ..nn import init
 from ..nn.module import Module, Parameter
 
@@ -94,10 +97,13 @@ class Layer(Module):
         """The output shape (no batch axis) for ``input_shape``; the default keeps the shape."""
         return tuple(input_shape)
 
-    def ensure_built(self, input_shape):
+    def ensure_built(self, input_shape, device=None):
+        """Build for ``input_shape`` (once), putting the new weights on ``device`` (default:
+        ``tg.get_default_device()``); returns the output shape."""
         input_shape = tuple(int(d) for d in input_shape)
         if not self.built:
             self.build(input_shape)
+            self.to(device or get_default_device())
             self.input_shape = input_shape
             self.built = True
         return self.output_shape_for(input_shape)
@@ -106,7 +112,7 @@ class Layer(Module):
         raise NotImplementedError(f"{type(self).__name__} has no call()")
 
     def forward(self, x):
-        self.ensure_built(x.shape[1:])
+        self.ensure_built(x.shape[1:], x.device)
         return get_activation(self.activation)(self.call(x))
 
     def count_params(self):

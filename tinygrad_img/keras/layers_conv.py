@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from ..kernels.cuda_launch import pair
 from ..tensor import Tensor
 from ..tensor_methods import pad
 from .layer import Layer, glorot_uniform, zeros
@@ -21,10 +22,8 @@ __all__ = ["Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D
 
 
 def _pair(v, name, owner):
-    v = (v, v) if isinstance(v, int) else tuple(v)
-    if len(v) != 2 or any(int(a) <= 0 for a in v):
-        raise ValueError(f"{owner}: {name} must be a positive int or a pair of them, got {v}")
-    return tuple(int(a) for a in v)
+    """A positive int (Python or NumPy) or a pair of them as a pair of Python ints."""
+    return pair(v, name, owner, minimum=1)
 
 
 def _padding(padding, owner):

@@ -4,7 +4,7 @@ Weights keep Keras' shapes — kernel (in, k*units), recurrent_kernel
 (units, k*units) — and the whole sequence runs in the core's fused ``F.recurrence`` with
 W_ih = kernel^T, W_hh = recurrent_kernel^T:
 
-  SimpleRNN  h_t = tanh(x_t W + h_{t-1} U + b)
+  SimpleRNN  h_t = tanh(x_t W + h_{t-1} U + b) (or relu)
   LSTM       gates i, f, C~, o (Keras' and PyTorch's order), one bias of 4*units
              (forget-gate part initialised to 1, Keras' unit_forget_bias)
   GRU        the articles' form that ``F.gru_cell`` implements: gates r, z, n,
@@ -26,13 +26,27 @@ __all__ = ["SimpleRNN", "LSTM", "GRU"]
 
 
 class _Recurrent(Layer):
-    gates, mode = 1, None
+    """Shared code; ``activations``/``recurrent_activations`` list what the fused engine implements.
 
-    def __init__(self, units, return_sequences=False, **kwargs):
+    The cell activations are the layer's own: the base Layer applies no
+    activation on top of the output h.
+    """
+    gates, mode = 1, None
+    activations, recurrent_activations = ("tanh",), ("sigmoid",)
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", return_sequences=False,
+                 **kwargs):
         super().__init__(**kwargs)
+        name = type(self).__name__
         if int(units) <= 0:
-            raise ValueError(f"{type(self).__name__}: units must be positive, got {units}")
+            raise ValueError(f"{name}: units must be positive, got {units}")
+        for what, value, allowed in (("activation", activation, self.activations),
+                                     ("recurrent_activation", recurrent_activation, self.recurrent_activations)):
+            if value not in allowed:
+                raise ValueError(f"{name}: {what} must be one of {list(allowed)} (what the engine "
+                                 f"implements), got {value!r}")
         self.units, self.return_sequences = int(units), bool(return_sequences)
+        self.cell_activation, self.recurrent_activation = activation, recurrent_activation
 
     def _bias_shape(self):
         return (self.gates * self.units,)
@@ -61,21 +75,22 @@ class _Recurrent(Layer):
         return out[0].transpose(1, 0, 2) if self.return_sequences else out[1]
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences}
+        return {**super().get_config(), "units": self.units, "activation": self.cell_activation,
+                "recurrent_activation": self.recurrent_activation, "return_sequences": self.return_sequences}
 
 
 class SimpleRNN(_Recurrent):
     """h_t = activation(x_t W + h_{t-1} U + b), activation "tanh" (default) or "relu"."""
+    activations, recurrent_activations = ("tanh", "relu"), (None,)
 
     def __init__(self, units, activation="tanh", return_sequences=False, **kwargs):
-        if activation not in ("tanh", "relu"):
-            raise ValueError(f"SimpleRNN: activation must be 'tanh' or 'relu', got {activation!r}")
-        super().__init__(units, return_sequences, **kwargs)
-        self.cell_activation = activation
+        super().__init__(units, activation, None, return_sequences, **kwargs)
         self.mode = "rnn_" + activation
 
     def get_config(self):
-        return {**super().get_config(), "activation": self.cell_activation}
+        cfg = super().get_config()
+        del cfg["recurrent_activation"]
+        return cfg
 
 
 class LSTM(_Recurrent):

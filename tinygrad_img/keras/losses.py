@@ -9,6 +9,7 @@ log-sum-exp and never overflows.
 import numpy as np
 
 from .. import functional as F
+from ..metrics import to_numpy
 from ..tensor import Tensor
 
 __all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
@@ -54,8 +55,7 @@ class SparseCategoricalCrossentropy(Loss):
     fused_activation = "softmax"
 
     def _labels(self, y_true, y_pred):
-        data = np.asarray(y_true.numpy() if isinstance(y_true, Tensor) else y_true)
-        labels = data.reshape(-1).astype(np.int64)
+        labels = to_numpy(y_true).reshape(-1).astype(np.int64)
         rows = int(np.prod(y_pred.shape[:-1]))
         if labels.shape[0] != rows:
             raise ValueError(f"{self.name}: {labels.shape[0]} labels for predictions of shape {y_pred.shape}")

@@ -4,10 +4,15 @@ Layers become child modules named as in Keras ("conv2d", "conv2d_1", "dense",
 ...), so the state dict reads "conv2d.kernel", "dense_1.bias", ... The input
 shape comes from ``Input(shape=...)``, the first layer's ``input_shape=``,
 ``build((None, *shape))`` or the first batch the model sees.
+
+Device: ``to(device)`` moves the built weights and is remembered, so layers
+built later land there too; before any ``to``, new layers go to the device of
+the first input Tensor (or CuPy array), else to ``tg.get_default_device()``.
 """
 import numpy as np
 
-from ..backend import get_default_device
+from ..backend import check_device, get_default_device
+from ..data.dataset import as_array
 from ..nn.module import Module
 from ..tensor import Tensor
 from .layer import Layer
@@ -29,6 +34,7 @@ class Sequential(TrainingMixin, Module):
         self.compiled = False
         self.stop_training = False
         self.history = None
+        self.target_device = None
         for layer in layers or []:
             self.add(layer)
 
@@ -73,11 +79,28 @@ class Sequential(TrainingMixin, Module):
         del self._modules[layer.name]
         return layer
 
-    def _build_layers(self, sample_shape):
+    def to(self, device=None, dtype=None):
+        """Move every weight to ``device`` (and/or cast it); layers built later go there too."""
+        if device is not None:
+            self.target_device = check_device(device)
+        return super().to(device, dtype)
+
+    def _build_device(self, x=None):
+        """Where new weights go: the device from ``to``, else that of input ``x``, else the default."""
+        if self.target_device is not None:
+            return self.target_device
+        if isinstance(x, Tensor):
+            return x.device
+        if type(x).__module__.startswith("cupy"):
+            return "cuda"
+        return get_default_device()
+
+    def _build_layers(self, sample_shape, x=None):
         shape = tuple(int(d) for d in sample_shape)
+        device = self._build_device(x)
         for layer in self.layer_list:
             try:
-                layer.output_shape = shape = layer.ensure_built(shape)
+                layer.output_shape = shape = layer.ensure_built(shape, device)
             except ValueError as e:
                 raise ValueError(f"{layer.name} ({type(layer).__name__}): {e}") from None
         self.built = bool(self.layer_list)
@@ -90,7 +113,8 @@ class Sequential(TrainingMixin, Module):
         if self.compiled and self.optimizer.impl is None:
             self.optimizer.build(self.trainable_parameters())
 
-    def _ensure_built(self, sample_shape):
+    def _ensure_built(self, sample_shape, x=None):
+        """Check the sample shape and build the layers for it (on ``_build_device(x)``)."""
         if not self.layer_list:
             raise ValueError("Sequential: the model has no layers")
         if self.sample_shape is None:
@@ -99,7 +123,7 @@ class Sequential(TrainingMixin, Module):
             raise ValueError(f"{self.name}: expected inputs of shape (N, {', '.join(map(str, self.sample_shape))})"
                              f" but got (N, {', '.join(map(str, sample_shape))})")
         if not self.built:
-            self._build_layers(self.sample_shape)
+            self._build_layers(self.sample_shape, x)
 
     @property
     def input_shape(self):
@@ -110,6 +134,8 @@ class Sequential(TrainingMixin, Module):
         return (None, *self.layer_list[-1].output_shape) if self.built else None
 
     def _device(self):
+        if self.target_device is not None:
+            return self.target_device
         for p in self.parameters():
             return p.device
         return get_default_device()
@@ -118,16 +144,16 @@ class Sequential(TrainingMixin, Module):
         """A batch as a Tensor on the model's device (integer pixels become float32)."""
         if isinstance(x, Tensor):
             return x
-        x = np.asarray(x)
+        x = as_array(x)
         if x.dtype.kind in "uib" and not isinstance(self.layer_list[0], Embedding):
             x = x.astype(np.float32)
         return Tensor(x, device=self._device())
 
     def forward(self, x, skip_final_activation=False):
         """The layers in order; ``skip_final_activation`` returns the last layer's pre-activation."""
-        x = self._tensor(x)
         if not self.built:
-            self._ensure_built(x.shape[1:])
+            self._ensure_built(np.shape(x)[1:], x)
+        x = self._tensor(x)
         last = len(self.layer_list) - 1
         for i, layer in enumerate(self.layer_list):
             x = layer.call(x) if (skip_final_activation and i == last) else layer(x)

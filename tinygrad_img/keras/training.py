@@ -5,7 +5,12 @@ cross-entropy with ``from_logits=False`` and the last layer's activation is
 "softmax" (a Dense/Conv2D ``activation=`` or an ``Activation`` layer), the
 training and evaluation passes stop before that softmax and the loss is
 computed from the logits with log-sum-exp (likewise sigmoid + binary
-cross-entropy). ``predict`` always returns the probabilities.
+cross-entropy). ``predict`` always returns the probabilities; metrics that read
+the values (mse, mae, custom) get the probabilities too, computed from the logits
+without a gradient (see ``keras.metrics``).
+
+Per batch only scalars leave the device: the loss and one float per metric;
+the outputs themselves are never copied to the host during fit/evaluate.
 """
 import math
 
@@ -13,15 +18,18 @@ import numpy as np
 
 from .. import random as tg_random
 from ..autograd import no_grad
+from ..backend import to_device
+from ..metrics import to_numpy
 from . import losses, metrics as keras_metrics, optimizers
 from .history import History
+from .layer import get_activation
 from .progress import Progress, format_logs, resolve_verbose
 
 
 def _array(x, what):
     if x is None:
         raise ValueError(f"{what} is None")
-    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    return to_numpy(x)
 
 
 def _check_lengths(op, x, y):
@@ -45,8 +53,8 @@ class TrainingMixin:
             raise ValueError("compile: a loss is required, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
-        self.compiled_metrics = [keras_metrics.get(m, self.loss.name) for m in (metrics or [])]
         self.metric_names = [m for m in (metrics or []) if isinstance(m, str)]
+        self.compiled_metrics = [keras_metrics.get(m, self.loss.name) for m in (metrics or [])]
         self.compiled = True
         if self.built:
             self.optimizer.build(self.trainable_parameters())
@@ -63,19 +71,29 @@ class TrainingMixin:
         return act
 
     def _step_outputs(self, xb, yb):
-        """(loss tensor, outputs as NumPy, metric threshold) for one batch."""
+        """(loss tensor, output tensor, fused activation name or None) for one batch."""
         x = self._tensor(xb)
         fused = self._fused_activation()
         out = self.forward(x, skip_final_activation=fused is not None)
         loss = self.loss.from_logits_loss(yb, out) if fused else self.loss(yb, out)
-        logits = fused == "sigmoid" or (self.loss.from_logits and self.loss.fused_activation == "sigmoid")
-        return loss, out.numpy(), 0.0 if logits else 0.5
+        return loss, out, fused
 
-    def _batch_logs(self, loss, pred, yb, threshold):
+    def _batch_logs(self, loss, out, yb, fused):
+        """{"loss": ..., metric: ...} for one batch, computed where ``out`` lives."""
         logs = {"loss": float(loss.item())}
-        y = np.asarray(yb)
-        for name, fn in self.compiled_metrics:
-            logs[name] = fn(y, pred, threshold)
+        if not self.compiled_metrics:
+            return logs
+        sigmoid_logits = fused == "sigmoid" or (self.loss.from_logits and self.loss.fused_activation == "sigmoid")
+        y = to_device(np.asarray(yb), out.device)
+        probs = None
+        for metric in self.compiled_metrics:
+            if metric.needs_probs and fused:
+                if probs is None:
+                    with no_grad():
+                        probs = get_activation(fused)(out).data
+                logs[metric.name] = metric(y, probs, 0.5)
+            else:
+                logs[metric.name] = metric(y, out.data, 0.0 if sigmoid_logits else 0.5)
         return logs
 
     def _prepare(self, op, x, y):
@@ -124,12 +142,12 @@ class TrainingMixin:
             totals, seen = {}, 0
             for step, start in enumerate(range(0, len(x), batch_size)):
                 idx = order[start:start + batch_size]
-                loss, pred, threshold = self._step_outputs(x[idx], y[idx])
+                loss, out, fused = self._step_outputs(x[idx], y[idx])
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
                 seen += len(idx)
-                for k, v in self._batch_logs(loss, pred, y[idx], threshold).items():
+                for k, v in self._batch_logs(loss, out, y[idx], fused).items():
                     totals[k] = totals.get(k, 0.0) + v * len(idx)
                 running = {k: v / seen for k, v in totals.items()}
                 progress.update(1, running)
@@ -154,8 +172,8 @@ class TrainingMixin:
         with no_grad():
             for start in range(0, len(x), batch_size):
                 xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-                loss, pred, threshold = self._step_outputs(xb, yb)
-                for k, v in self._batch_logs(loss, pred, yb, threshold).items():
+                loss, out, fused = self._step_outputs(xb, yb)
+                for k, v in self._batch_logs(loss, out, yb, fused).items():
                     totals[k] = totals.get(k, 0.0) + v * len(xb)
         return {k: v / len(x) for k, v in totals.items()}
 
