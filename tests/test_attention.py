@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
+from tinygrad_img.ops import attention as attention_op, linalg
 from torch_parity import check_parity, requires_torch, torch
 
 RNG = np.random.default_rng(0)
@@ -268,3 +269,9 @@ def test_errors():
         m(q, k, v, key_padding_mask=np.zeros((2, 4), bool))
     with pytest.raises(ValueError, match="must end in 4 features"):
         m(q, tg.Tensor(arr(2, 3, 5)), v)
+
+
+def test_attention_reuses_the_linalg_swap_helper():
+    assert attention_op._swap is linalg._swap
+    a = np.arange(6).reshape(1, 2, 3)
+    np.testing.assert_array_equal(linalg._swap(a), a.transpose(0, 2, 1))

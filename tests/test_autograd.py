@@ -283,3 +283,67 @@ def test_needs_grad_is_known_in_forward():
     with tg.no_grad():
         g(a, b)
     assert g.seen == (False, False)
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "enable_grad"])
+def test_grad_mode_decorator_shared_by_two_threads(mode):
+    """Thread A enters the decorated function, thread B (in the opposite grad mode) enters it too,
+    then A leaves first: each thread must get back its own mode."""
+    cm = getattr(tg, mode)
+    outer = tg.enable_grad if mode == "no_grad" else tg.no_grad
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    @cm()
+    def body(first):
+        if first:
+            a_in.set()
+            b_in.wait(5)
+        else:
+            b_in.set()
+            a_out.wait(5)
+
+    def thread_a():
+        with outer():
+            body(True)
+            seen["a"] = tg.is_grad_enabled()
+        a_out.set()
+
+    def thread_b():
+        a_in.wait(5)
+        with cm():  # B enters in the decorator's own mode, A in the opposite one
+            body(False)
+            seen["b"] = tg.is_grad_enabled()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"a": mode == "no_grad", "b": mode != "no_grad"}
+
+
+def test_backward_copies_a_user_supplied_grad():
+    x = tg.randn(3, requires_grad=True)
+    g = np.ones(3, np.float32)
+    x.backward(g)
+    g[0] = 7.0
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_function_has_no_dead_differentiable_flag():
+    assert not hasattr(Function, "differentiable")
+
+
+def test_gradcheck_does_not_perturb_float64_inputs_in_place():
+    base = np.array([0.5, -1.0, 2.0])
+    x = tg.Tensor(base, dtype=np.float64, requires_grad=True)
+    aliased = []
+
+    def fn(t):
+        aliased.append(np.shares_memory(t.data, x.data))
+        return (t * t).sum()
+
+    assert tg.gradcheck(fn, [x])
+    assert aliased and not any(aliased)
+    np.testing.assert_array_equal(x.numpy(), base)

@@ -187,3 +187,31 @@ def test_to_cuda_moves_in_place_and_runs():
     assert all(p.device == "cuda" for p in net.parameters())
     tg.nn.init.kaiming_uniform_(net[0].weight)
     assert net[0].weight.device == "cuda"
+
+
+def test_zero_grad_with_zeros_keeps_float64_after_double():
+    m = nn.Linear(3, 2).double()
+    m(tg.Tensor(np.ones((4, 3)), dtype=np.float64)).sum().backward()
+    m.zero_grad(set_to_none=False)
+    for p in m.parameters():
+        assert p.grad.dtype == np.float64 and p.grad.shape == p.shape and not p.grad.numpy().any()
+
+
+def test_parameter_copies_an_array_but_tensor_shares_it():
+    arr = np.ones(3, np.float32)
+    p = nn.Parameter(arr)
+    with tg.no_grad():
+        p.data -= 0.5  # what an optimizer step does
+    np.testing.assert_array_equal(arr, [1.0, 1.0, 1.0])
+    assert p.requires_grad and p.dtype == np.float32
+    t = tg.Tensor(arr)
+    arr[0] = 3.0
+    assert t.numpy()[0] == 3.0
+
+
+def test_module_to_accepts_a_dtype_first():
+    m = nn.Linear(3, 2)
+    assert m.to("float64") is m
+    assert all(p.dtype == np.float64 for p in m.parameters())
+    m.to(np.float32)
+    assert all(p.dtype == np.float32 for p in m.parameters())

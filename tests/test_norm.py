@@ -4,6 +4,7 @@ import pytest
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
+from array_spy import Spy, spy_tensor
 from torch_parity import check_parity, requires_torch, torch
 
 
@@ -90,3 +91,17 @@ def test_norm_outputs_keep_float32():
 def test_norm_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_normalize_centres_the_input_once(training):
+    x = spy_tensor(np.random.default_rng(0).standard_normal((4, 3, 2)).astype(np.float32))
+    if training:
+        y = F.layer_norm(x, (3, 2))
+    else:
+        y = F.batch_norm(x, np.zeros(3, np.float32), np.ones(3, np.float32), training=False)
+    full_subtracts = [e for e in Spy.log if e[0] == "subtract" and e[2] == (4, 3, 2)]
+    assert len(full_subtracts) == 1, Spy.log
+    plain = tg.Tensor(np.asarray(x.data))
+    ref = F.layer_norm(plain, (3, 2)) if training else plain / float(np.sqrt(1 + 1e-5))
+    np.testing.assert_allclose(np.asarray(y.data), ref.numpy(), rtol=1e-5, atol=1e-6)

@@ -95,3 +95,32 @@ def test_clip_needs_a_bound_and_gelu_mode_is_checked():
         tg.ones(2).clip()
     with pytest.raises(ValueError, match="gelu: approximate must be"):
         F.gelu(tg.ones(2), approximate="fast")
+
+
+@pytest.mark.parametrize("name, op", [
+    ("concatenate", lambda m: tg.cat([m, m], axis=2)),
+    ("concatenate", lambda m: tg.cat([m, m], axis=-3)),
+    ("transpose", lambda m: m.transpose(0, 2)),
+    ("transpose", lambda m: m.permute(0, 5)),
+    ("flatten", lambda m: m.flatten(5)),
+    ("flatten", lambda m: m.flatten(1, 0)),
+    ("softmax", lambda m: m.softmax(3)),
+    ("softmax", lambda m: F.softmax(m, axis=-3)),
+    ("log_softmax", lambda m: m.log_softmax(3)),
+])
+def test_out_of_range_axes_raise_instead_of_wrapping(name, op):
+    with pytest.raises(ValueError) as info:
+        op(tg.ones(2, 3))
+    assert str(info.value).startswith(f"{name}:"), str(info.value)
+
+
+def test_cross_entropy_target_mismatch_names_the_real_input_shape():
+    with pytest.raises(ValueError) as info:
+        F.cross_entropy(tg.ones(2, 3, 4, 5), np.zeros((2, 4), np.int64))
+    assert _shapes_named(str(info.value), (2, 3, 4, 5), (2, 4)), str(info.value)
+
+
+def test_bool_of_many_elements_names_bool():
+    with pytest.raises(ValueError, match=r"^bool: .*\(2,\)"):
+        bool(tg.tensor([1.0, 2.0]))
+    assert bool(tg.tensor([2.0])) and not bool(tg.tensor(0.0))

@@ -9,6 +9,9 @@ import pytest
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
+from array_spy import Spy, spy_tensor
+from tinygrad_img.ops import activation as act, elementwise as ew, reduce as red
+from torch_parity import requires_torch, torch
 
 RNG = np.random.default_rng(1234)
 
@@ -295,6 +298,20 @@ def test_linear(x_shape, bias):
     check(F.linear, *args)
 
 
+def test_functional_ops_accept_plain_arrays_as_weights():
+    x, w, b = normal((2, 3)).astype(np.float32), normal((4, 3)), normal(4)
+    y = F.linear(tg.Tensor(x), w, b)
+    np.testing.assert_allclose(y.numpy(), x @ w.T + b, rtol=1e-5, atol=1e-6)
+    h = np.zeros((2, 5), np.float32)
+    w_ih, w_hh = normal((20, 3)).astype(np.float32), normal((20, 5)).astype(np.float32)
+    h1, c1 = F.lstm_cell(x, h, h, w_ih, w_hh)
+    ref_h1, ref_c1 = F.lstm_cell(tg.Tensor(x), tg.Tensor(h), tg.Tensor(h), tg.Tensor(w_ih), tg.Tensor(w_hh))
+    np.testing.assert_allclose(h1.numpy(), ref_h1.numpy())
+    np.testing.assert_allclose(c1.numpy(), ref_c1.numpy())
+    assert F.gru_cell(x, h, w_ih[:15], w_hh[:15]).shape == (2, 5)
+    assert F.rnn_cell(x, h, w_ih[:5], w_hh[:5]).shape == (2, 5)
+
+
 # ----- non-contiguous inputs (transposed views inside the graph)
 NONCONTIG = {
     "exp": lambda x: x.T.exp(),
@@ -387,6 +404,56 @@ def test_binary_cross_entropy_with_logits(reduction, weighted, pos_weight):
     w = positive((3, 1)) if weighted else None
     check(lambda a, b: F.binary_cross_entropy_with_logits(a, b, weight=w, reduction=reduction,
                                                           pos_weight=pos_weight), x, t)
+
+
+@requires_torch
+def test_binary_cross_entropy_of_saturated_probabilities_matches_torch():
+    """float32 sigmoid(20) == 1 exactly: the loss and gradient stay finite, as in PyTorch."""
+    x = np.array([20.0, -20.0, 0.5, -104.0], np.float32)
+    t = np.array([1.0, 0.0, 1.0, 1.0], np.float32)
+    w = np.array([1.0, 2.0, 0.5, 1.5], np.float32)
+    ours = tg.Tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    loss = F.binary_cross_entropy(F.sigmoid(ours), t, weight=w)
+    ref = torch.nn.functional.binary_cross_entropy(torch.sigmoid(theirs), torch.tensor(t), weight=torch.tensor(w))
+    loss.backward()
+    ref.backward()
+    np.testing.assert_allclose(loss.item(), ref.item(), rtol=1e-5)
+    assert np.isfinite(ours.grad.numpy()).all()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=1e-7)
+    p = np.array([0.0, 1.0, 1.0, 0.3], np.float32)  # exact 0 and 1 probabilities, grads w.r.t. p and t
+    ours_p, ours_t = tg.Tensor(p, requires_grad=True), tg.Tensor(t, requires_grad=True)
+    theirs_p, theirs_t = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
+    loss = F.binary_cross_entropy(ours_p, ours_t, reduction="sum")
+    ref = torch.nn.functional.binary_cross_entropy(theirs_p, theirs_t, reduction="sum")
+    loss.backward()
+    ref.backward()
+    np.testing.assert_allclose(loss.item(), ref.item(), rtol=1e-6)
+    np.testing.assert_allclose(ours_p.grad.numpy(), theirs_p.grad.numpy(), rtol=1e-5)
+    # dl/dt is the derivative of the clamped loss: +-100 where PyTorch's unclamped formula gives +-inf
+    np.testing.assert_allclose(ours_t.grad.numpy(), [100.0, -100.0, -100.0, theirs_t.grad[3].item()], rtol=1e-5)
+
+
+def test_stable_sigmoid_and_softplus_helpers():
+    x = np.array([-1000.0, -30.0, -1.0, 0.0, 2.0, 1000.0], np.float32)
+    from scipy.special import expit
+    np.testing.assert_allclose(act.stable_sigmoid(x), expit(x.astype(np.float64)), rtol=1e-6)
+    ref = np.logaddexp(0.0, x.astype(np.float64))
+    np.testing.assert_allclose(act.softplus(x), ref, rtol=1e-6)
+    assert act.stable_sigmoid(x).dtype == np.float32 and act.softplus(x).dtype == np.float32
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum", "max", "min"])
+def test_max_backward_has_no_float64_temporaries(op):
+    a = spy_tensor(np.array([[1.0, 2.0, 3.0], [3.0, 0.0, 5.0]], np.float32))
+    if op in ("maximum", "minimum"):
+        b = tg.Tensor(np.array([1.0, 0.0, 5.0], np.float32), requires_grad=True)
+        y = (ew.Maximum if op == "maximum" else ew.Minimum)()(a, b)
+    else:
+        y = red.Max(1, False, op == "max")(a)
+    y.backward(np.ones(y.shape, np.float32))
+    assert a.grad.dtype == np.float32
+    assert {d for _, d, _ in Spy.log} <= {np.dtype(np.float32), np.dtype(bool)}, Spy.log
 
 
 def test_bce_with_logits_stable_for_large_logits():

@@ -289,3 +289,40 @@ def test_cuda_updates_equal_cpu(name, kw):
         np.testing.assert_allclose(q.numpy(), p.numpy(), rtol=1e-5, atol=1e-6)
     o_gpu.load_state_dict(o_cpu.state_dict())
     assert all(type(v) is type(arrays[0]) for v in o_gpu.state[gpu[0]].values() if hasattr(v, "shape"))
+
+
+def test_optimizer_zero_grad_with_zeros_keeps_float64():
+    w = tg.Tensor(np.ones(3), dtype=np.float64, requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    opt.zero_grad(set_to_none=False)
+    assert w.grad.dtype == np.float64 and not w.grad.numpy().any()
+
+
+@requires_torch
+def test_clip_grad_norm_matches_torch_with_one_host_conversion(monkeypatch):
+    from tinygrad_img.nn import utils
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(s).astype(np.float32) * 3 for s in ((4, 3), (3,), (2, 2, 2), (5,), (1,))]
+    for norm_type in (2.0, 1.0, math.inf):
+        params = [tg.Tensor(np.zeros_like(g), requires_grad=True) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = tg.Tensor(g.copy())
+        conversions = []
+
+        def counting_float(v):
+            if hasattr(v, "dtype"):
+                conversions.append(v)  # an array -> Python float: a host sync on CUDA
+            return float(v)
+        monkeypatch.setattr(utils, "float", counting_float, raising=False)
+        total = nn.utils.clip_grad_norm_(params, 1.0, norm_type=norm_type)
+        monkeypatch.undo()
+        ref_params = [torch.zeros(g.shape, requires_grad=True) for g in grads]
+        for p, g in zip(ref_params, grads):
+            p.grad = torch.tensor(g)
+        ref_total = torch.nn.utils.clip_grad_norm_(ref_params, 1.0, norm_type=norm_type)
+        assert len(conversions) == 1
+        np.testing.assert_allclose(total, ref_total.item(), rtol=1e-5)
+        for p, r in zip(params, ref_params):
+            assert p.grad.dtype == np.float32
+            np.testing.assert_allclose(p.grad.numpy(), r.grad.numpy(), rtol=1e-5, atol=1e-7)

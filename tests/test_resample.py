@@ -4,6 +4,7 @@ import pytest
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
+from tinygrad_img.ops.resample import device_matrix
 from torch_parity import check_parity, requires_torch, torch
 
 INTERP = [("nearest", 2, None, False), ("nearest", 3, None, False), ("nearest", 1.5, None, False),
@@ -58,3 +59,15 @@ def test_nearest_upsampling_repeats_pixels():
 def test_resample_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_resampling_matrices_are_built_once_per_shape_device_and_dtype():
+    x = tg.Tensor(np.random.default_rng(0).standard_normal((1, 2, 7, 5)).astype(np.float32))
+    first = F.interpolate(x, size=(11, 9), mode="bilinear").numpy()
+    hits = device_matrix.cache_info().hits
+    again = F.interpolate(x, size=(11, 9), mode="bilinear").numpy()
+    assert device_matrix.cache_info().hits == hits + 2
+    np.testing.assert_array_equal(first, again)
+    pooled = F.adaptive_avg_pool2d(x, (3, 2))
+    np.testing.assert_allclose(pooled.numpy()[..., 0, 0], x.numpy()[..., 0:3, 0:3].mean(axis=(-2, -1)), rtol=1e-6)
+    assert device_matrix.cache_info().hits >= hits + 2

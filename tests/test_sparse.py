@@ -4,6 +4,7 @@ import pytest
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
+from tinygrad_img.ops.shape import scatter_add
 from torch_parity import check_parity, requires_torch, torch
 
 
@@ -70,3 +71,12 @@ def test_embedding_errors():
         F.embedding([-1], w)
     with pytest.raises(TypeError, match="embedding: indices must be integers"):
         F.embedding(np.array([0.5]), w)
+
+
+def test_scatter_add_helper_accumulates_repeated_indices():
+    out = np.zeros((3, 2), np.float32)
+    scatter_add(out, np.array([0, 2, 0, 0]), np.ones((4, 2), np.float32))
+    np.testing.assert_array_equal(out, [[3, 3], [0, 0], [1, 1]])
+    w = tg.Tensor(np.arange(6, dtype=np.float32).reshape(3, 2), requires_grad=True)
+    F.embedding(np.array([[0, 2], [0, 0]]), w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[3, 3], [0, 0], [1, 1]])

@@ -227,3 +227,38 @@ def test_api_name_exists_with_docstring(owner, name):
     obj = getattr(owner, name)
     doc = obj.__doc__  # a property's doc is its getter's or the one given to property()
     assert doc and len(doc.strip()) > 5, f"{name} has no docstring"
+
+
+def test_matmul_promotes_integer_operand_to_the_float_dtype():
+    idx = tg.Tensor(np.array([[1, 2], [3, 4]], np.int64))
+    w = tg.Tensor(np.array([[0.5, 1.0], [2.0, -1.0]], np.float32), requires_grad=True)
+    for y in (idx @ w, w @ idx, idx.matmul(w)):
+        assert y.dtype == np.float32
+    np.testing.assert_allclose((idx @ w).numpy(), np.array([[1, 2], [3, 4]]) @ w.numpy())
+    (idx @ w).sum().backward()
+    assert w.grad.dtype == np.float32
+
+
+def test_full_reduction_data_is_a_0d_array():
+    x = tg.Tensor([[1.0, 2.0], [3.0, 4.0]])
+    for y in (x.sum(), x.mean(), x.max(), (x * 2).sum(axis=(0, 1))):
+        assert isinstance(y.data, np.ndarray) and y.shape == ()
+    s = x.sum()
+    s.data[()] = 0
+    assert s.item() == 0
+
+
+@pytest.mark.filterwarnings("ignore:Degrees of freedom")  # NumPy's reference warns for n - ddof <= 0
+def test_var_divides_by_n_minus_ddof_like_numpy():
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for data, ddof in (([3.0], 1), ([1.0, 2.0], 2), ([1.0, 2.0, 4.0], 1), ([5.0, 5.0], 2)):
+            got = tg.Tensor(data).var(ddof=ddof).item()
+            np.testing.assert_equal(got, np.float32(np.var(np.array(data, np.float32), ddof=ddof)))
+        assert np.isnan(tg.Tensor([3.0]).std(unbiased=True).item())
+
+
+def test_tensor_of_ndarray_shares_memory_documented():
+    a = np.zeros(3, np.float32)
+    t = tg.Tensor(a)
+    a[0] = 5.0
+    assert t.numpy()[0] == 5.0 and "shares its memory" in tg.Tensor.__doc__

@@ -36,16 +36,22 @@ class _SetGradMode(contextlib.ContextDecorator):
 
     def __new__(cls, func=None):
         self = super().__new__(cls)
-        self.prev = []  # a stack, so one decorator instance survives recursion
+        self._saved = threading.local()  # per-thread stack: one decorator instance survives recursion and threads
         return self(func) if callable(func) else self
 
+    def _stack(self):
+        stack = getattr(self._saved, "stack", None)
+        if stack is None:
+            stack = self._saved.stack = []
+        return stack
+
     def __enter__(self):
-        self.prev.append(_grad_mode.enabled)
+        self._stack().append(_grad_mode.enabled)
         _grad_mode.enabled = self.mode
         return self
 
     def __exit__(self, *exc):
-        _grad_mode.enabled = self.prev.pop()
+        _grad_mode.enabled = self._stack().pop()
         return False
 
 
@@ -68,7 +74,6 @@ class Function:
     ``backward(*gys)`` (returning a gradient or a tuple, one per input).
     ``self.needs_grad[i]`` tells backward which inputs want a gradient.
     """
-    differentiable = True
     released = False
 
     def __call__(self, *inputs):
@@ -77,7 +82,7 @@ class Function:
         if len(xs) > 1 and backend._cupy is not None:
             backend.check_same_device(type(self).__name__.lower(), xs)
         # set before forward, so a forward may skip saving what no gradient will need
-        needs = tuple([t._requires_grad for t in inputs]) if _grad_mode.enabled and self.differentiable else ()
+        needs = tuple([t._requires_grad for t in inputs]) if _grad_mode.enabled else ()
         record = True in needs
         self.needs_grad = needs if record else (False,) * len(inputs)
         ys = self.forward(*xs)
@@ -175,7 +180,13 @@ def _fill_missing(f, gys):
 
 
 def _accumulate(t, g):
-    """Add ``g`` to ``t.grad`` out of place; never keep a read-only or aliased view."""
+    """Add ``g`` to ``t.grad`` out of place.
+
+    The first gradient is stored as it is (copied only when read-only or not C-contiguous), so a
+    leaf's ``.grad`` may share memory with another leaf's ``.grad`` (e.g. both inputs of an add);
+    later accumulations allocate a new array. Hence nothing may write a ``.grad`` array in place:
+    optimizers and ``clip_grad_*`` only read gradients or replace them with new arrays.
+    """
     Tensor = _tensor.Tensor
     if t.grad is None:
         if not getattr(g.flags, "writeable", True) or not g.flags.c_contiguous:  # CuPy 13 has no writeable

@@ -40,7 +40,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     xs = []
     for t in inputs:
         if isinstance(t, Tensor) and t.dtype.kind == "f":
-            xs.append(Tensor(np.ascontiguousarray(t.numpy(), dtype=np.float64), dtype=np.float64,
+            xs.append(Tensor(np.array(t.numpy(), dtype=np.float64, order="C", copy=True), dtype=np.float64,
                              device=t.device, requires_grad=t.requires_grad))
         else:
             xs.append(t)

@@ -43,6 +43,10 @@ class Tensor:
     otherwise; integer and bool tensors hold labels and masks and never
     require grad. ``creator`` is the Function that produced it (None for a
     leaf); ``grad`` receives dL/dself, of the same shape and dtype.
+
+    A NumPy/CuPy array that needs no dtype or device conversion is NOT copied: the
+    Tensor shares its memory (like ``torch.as_tensor``), so writing one writes the
+    other. ``nn.Parameter`` copies; use ``Tensor(arr.copy())`` for an independent tensor.
     """
     __slots__ = ("data", "grad", "_requires_grad", "creator", "_out_index", "_generation",
                  "_retain_grad", "__weakref__")
@@ -61,9 +65,10 @@ class Tensor:
 
     @classmethod
     def _from_op(cls, data, creator, index):
-        """Wrap an op's output array (no copy, no dtype rule); it requires grad iff it has a creator."""
+        """Wrap an op's output array (no copy, no dtype rule); it requires grad iff it has a creator.
+        A NumPy scalar (what a full reduction returns) becomes a 0-d array, as CuPy gives."""
         t = object.__new__(cls)
-        t.data = data
+        t.data = np.asarray(data) if isinstance(data, np.generic) else data
         t.grad = None
         t.creator = creator
         t._out_index = index
@@ -137,6 +142,9 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
+        if self.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor with more than one element is ambiguous, "
+                             f"shape is {self.shape}")
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
@@ -202,16 +210,22 @@ class Tensor:
                                    f"this one has shape {self.shape}, so pass grad= of that shape")
             g = self.xp.ones(self.shape, dtype=self.dtype)
         else:
-            g = grad.data if isinstance(grad, Tensor) else self.xp.asarray(grad, dtype=self.dtype)
-            if g.dtype != self.dtype:
-                g = g.astype(self.dtype)
+            g = grad.data if isinstance(grad, Tensor) else grad
+            g = self.xp.array(g, dtype=self.dtype, copy=True)  # leaf grads must not alias the caller's array
             if g.shape != self.shape:
                 raise ValueError(f"backward: grad of shape {g.shape} does not match tensor of shape {self.shape}")
         autograd.run_backward(self, g, retain_graph=retain_graph)
 
-    def zero_grad(self):
-        """Forget the accumulated gradient (``grad = None``)."""
-        self.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Forget the accumulated gradient (``grad = None``), or with ``set_to_none=False`` make it
+        fresh zeros of self's shape, dtype and device (never written in place: grads may be shared)."""
+        self.grad = None if set_to_none else Tensor._from_op(self.xp.zeros_like(self.data), None, 0)
+
+
+def as_tensor(x):
+    """``x`` itself when it is a Tensor (or None), else ``Tensor(x)`` (arrays, lists and scalars; an
+    ndarray of a kept dtype is shared, not copied). The one coercion every functional entry point uses."""
+    return x if x is None or isinstance(x, Tensor) else Tensor(x)
 
 
 def _looks_like_device(device):

@@ -52,7 +52,7 @@ def matmul(a, b):
     """y = a @ b, y_ij = sum_k a_ik b_kj (batched over broadcast leading dims);  da = g b^T, db = a^T g.
     NumPy's rules: 1-D operands are promoted to matrices and the added dim removed."""
     a = a if isinstance(a, Tensor) else _wrap_scalar(a, b)
-    b = _wrap_scalar(b, a)
+    a, b = _promote(a, _wrap_scalar(b, a))
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least one dim, got shapes {a.shape} and {b.shape}")
     a2 = a.reshape(1, -1) if a.ndim == 1 else a
@@ -138,8 +138,9 @@ def _min(self, axis=None, keepdims=False, dim=None, keepdim=None):
 
 
 def _var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None, unbiased=None, correction=None):
-    """mean((x - mean(x))^2) * n / (n - ddof); NumPy's ddof=0 by default
-    (``unbiased=True`` or ``correction=1`` give PyTorch's default)."""
+    """sum((x - mean(x))^2) / (n - ddof); NumPy's ddof=0 by default
+    (``unbiased=True`` or ``correction=1`` give PyTorch's default). n - ddof <= 0 gives
+    inf or nan, as NumPy and PyTorch do."""
     axis = _reduce_axis(axis, dim)
     keepdims = keepdims if keepdim is None else keepdim
     if unbiased is not None:
@@ -149,7 +150,8 @@ def _var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None, unbias
     axes = reduce.normalize_axis(axis, self.ndim, "var")
     n = int(np.prod([self.shape[a] for a in axes])) if axes else 1
     centred = self - self.mean(axis=axes, keepdims=True)
-    return (centred * centred).sum(axis=axes, keepdims=keepdims) / max(n - ddof, 1)
+    squares = (centred * centred).sum(axis=axes, keepdims=keepdims)
+    return squares / (n - ddof) if n != ddof else squares * float("inf")  # 0 * inf = nan, like 0 / 0
 
 
 def _std(self, *args, **kwargs):
@@ -194,7 +196,7 @@ def _transpose(self, *axes):
         axes = None
     elif len(axes) == 2 and self.ndim >= 2:
         perm = list(range(self.ndim))
-        i, j = axes[0] % self.ndim, axes[1] % self.ndim
+        (i,), (j,) = (reduce.normalize_axis(a, self.ndim, "transpose") for a in axes)
         perm[i], perm[j] = perm[j], perm[i]
         axes = tuple(perm)
     return sh.Transpose(axes)(self)
@@ -209,7 +211,9 @@ def _flatten(self, start_dim=0, end_dim=-1):
     """y = x reshaped with dims start_dim..end_dim merged into one (0-d becomes shape (1,))."""
     if self.ndim == 0:
         return self.reshape(1)
-    s, e = start_dim % self.ndim, end_dim % self.ndim
+    (s,), (e,) = (reduce.normalize_axis(d, self.ndim, "flatten") for d in (start_dim, end_dim))
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {self.shape}")
     return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
 
 

@@ -5,18 +5,14 @@ from ..ops.norm import Normalize
 from ..ops.pool import AvgPool2d, MaxPool2d
 from ..ops.resample import Resample2d, adaptive_matrix, interpolation_matrices
 from ..ops.sparse import Dropout, Embedding
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "interpolate",
            "batch_norm", "layer_norm", "dropout", "embedding"]
 
 
-def _tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 def _with_bias(fn, x, weight, bias):
-    args = (_tensor(x), _tensor(weight)) + (() if bias is None else (_tensor(bias),))
+    args = (as_tensor(x), as_tensor(weight)) + (() if bias is None else (as_tensor(bias),))
     return fn(*args)
 
 
@@ -41,18 +37,18 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """y[n,c,i,j] = max_{p,q} x_pad[n, c, i*s + p, j*s + q] (padding is -inf, at most half the kernel);
     stride defaults to kernel_size."""
-    return MaxPool2d(kernel_size, stride, padding)(_tensor(x))
+    return MaxPool2d(kernel_size, stride, padding)(as_tensor(x))
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
     """y[n,c,i,j] = 1/(P*Q) sum_{p,q} x_pad[n, c, i*s + p, j*s + q]; with count_include_pad=False the
     divisor counts only real (unpadded) pixels."""
-    return AvgPool2d(kernel_size, stride, padding, count_include_pad)(_tensor(x))
+    return AvgPool2d(kernel_size, stride, padding, count_include_pad)(as_tensor(x))
 
 
 def adaptive_avg_pool2d(x, output_size):
     """Average over the windows [floor(i*H/OH), ceil((i+1)*H/OH)) of each axis (None keeps the size)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"adaptive_avg_pool2d: expected a 4-D input (N, C, H, W), got shape {x.shape}")
     sizes = (output_size, output_size) if output_size is None or isinstance(output_size, int) else output_size
@@ -60,13 +56,13 @@ def adaptive_avg_pool2d(x, output_size):
     oh, ow = (h if sizes[0] is None else int(sizes[0])), (w if sizes[1] is None else int(sizes[1]))
     if oh <= 0 or ow <= 0:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {output_size}")
-    return Resample2d(adaptive_matrix(h, oh), adaptive_matrix(w, ow))(x)
+    return Resample2d((adaptive_matrix, (h, oh)), (adaptive_matrix, (w, ow)))(x)
 
 
 def interpolate(x, scale_factor=2, mode="nearest", size=None, align_corners=False):
     """Resize (N, C, H, W) by ``scale_factor`` (or to ``size``), "nearest" or "bilinear" as PyTorch:
     output floor(H * scale); nearest picks floor(i / scale); bilinear samples at (i + 0.5)/scale - 0.5."""
-    x = _tensor(x)
+    x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"interpolate: expected a 4-D input (N, C, H, W), got shape {x.shape}")
     if mode not in ("nearest", "bilinear"):
@@ -75,12 +71,8 @@ def interpolate(x, scale_factor=2, mode="nearest", size=None, align_corners=Fals
     return Resample2d(rows, cols)(x)
 
 
-def _param(t):
-    return None if t is None else _tensor(t)
-
-
 def _normalize(x, axes, param_shape, weight, bias, eps, **kw):
-    weight, bias = _param(weight), _param(bias)
+    weight, bias = as_tensor(weight), as_tensor(bias)
     params = tuple(p for p in (weight, bias) if p is not None)
     return Normalize(axes, param_shape, eps, weight is not None, bias is not None, **kw)(x, *params)
 
@@ -92,7 +84,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     r = (1 - momentum) r + momentum * batch stat, with the unbiased variance.
     Otherwise the running statistics are used.
     """
-    x = _tensor(x)
+    x = as_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of at least 2 dims (N, C, ...), got shape {x.shape}")
     c = x.shape[1]
@@ -115,7 +107,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims."""
-    x = _tensor(x)
+    x = as_tensor(x)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(x.shape[x.ndim - len(shape):]) != shape or len(shape) > x.ndim:
         raise ValueError(f"layer_norm: normalized_shape {shape} does not match the trailing dims of "
@@ -130,7 +122,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 def dropout(x, p=0.5, training=True):
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p); identity when
     not training or p == 0. Draws from tg.random.generator(device), so tg.manual_seed reproduces it."""
-    x = _tensor(x)
+    x = as_tensor(x)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
@@ -140,7 +132,7 @@ def dropout(x, p=0.5, training=True):
 
 def embedding(indices, weight):
     """y[...] = weight[indices[...]] for integer indices; the gradient is scatter-added onto weight's rows."""
-    weight = _tensor(weight)
+    weight = as_tensor(weight)
     idx = indices.data if isinstance(indices, Tensor) else weight.xp.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")

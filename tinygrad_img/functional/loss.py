@@ -1,15 +1,11 @@
 """Losses: L = (1/N) sum_i l(y_i, y^_i) with reduction "mean" (default), "sum" or "none"."""
-from ..ops.loss import BCEWithLogits, WeightedNLL
-from ..tensor import Tensor
+from ..ops.loss import BCEWithLogits, BinaryCrossEntropy, WeightedNLL
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def _t(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _array(x, ref):
@@ -51,7 +47,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     t' = (1 - eps) t + eps / C. ``weight`` rescales classes; the "mean" of
     index targets divides by the summed weights of the counted samples.
     """
-    logits = _t(logits)
+    logits = as_tensor(logits)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     return WeightedNLL(_array(target, logits), _array(weight, logits), ignore_index, label_smoothing,
@@ -61,14 +57,14 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
 def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
     """l_i = -w_{y_i} log_probs[i, y_i] (the input already holds log-probabilities, class axis 1);
     "mean" divides by sum_i w_{y_i} over the samples not equal to ``ignore_index``."""
-    log_probs = _t(log_probs)
+    log_probs = as_tensor(log_probs)
     return WeightedNLL(_array(target, log_probs), _array(weight, log_probs), ignore_index, 0.0,
                        reduction, False, "nll_loss")(log_probs)
 
 
 def mse_loss(input, target, reduction="mean"):
     """l = (input - target)^2, reduced by ``reduction`` ("mean" = (1/n) sum over all elements)."""
-    input = _t(input)
+    input = as_tensor(input)
     target = _target(target, input)
     _check_same_shape("mse_loss", input, target)
     d = input - target
@@ -77,24 +73,23 @@ def mse_loss(input, target, reduction="mean"):
 
 def l1_loss(input, target, reduction="mean"):
     """l = |input - target|, reduced by ``reduction``; dl/dinput = sign(input - target)."""
-    input = _t(input)
+    input = as_tensor(input)
     target = _target(target, input)
     _check_same_shape("l1_loss", input, target)
     return _reduce("l1_loss", abs(input - target), reduction)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
-    """l = -w [t log p + (1 - t) log(1 - p)], each log clamped at -100 as PyTorch does."""
-    input = _t(input)
+    """l = -w [t log p + (1 - t) log(1 - p)], each log clamped at -100 as PyTorch does;
+    dl/dp = w (p - t) / max(p (1 - p), 1e-12), finite even where p is exactly 0 or 1."""
+    input = as_tensor(input)
     target = _target(target, input)
     _check_same_shape("binary_cross_entropy", input, target)
     p = input.data
     if p.size and input.device == "cpu" and (float(p.min()) < 0 or float(p.max()) > 1):  # on cuda: NaN, no sync
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]; "
                          "for logits use binary_cross_entropy_with_logits")
-    log_p = input.log().clip(min=-100.0)
-    log_q = (1 - input).log().clip(min=-100.0)
-    loss = -(target * log_p + (1 - target) * log_q)
+    loss = BinaryCrossEntropy()(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce("binary_cross_entropy", loss, reduction)
@@ -103,7 +98,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """l = -w [pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably from the logits
     as (1 - t) x + (1 + (pw - 1) t) softplus(-x)."""
-    input = _t(input)
+    input = as_tensor(input)
     target = _target(target, input)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
     pw = _array(pos_weight, input)

@@ -10,13 +10,9 @@ import numpy as np
 from .. import random
 from ..ops.attention import ScaledDotProductAttention
 from ..ops.rnn import GATES, Cell, Recurrence
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["rnn_cell", "lstm_cell", "gru_cell", "recurrence", "scaled_dot_product_attention"]
-
-
-def _t(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _check_weights(op, gates, x_features, w_ih, w_hh, b_ih, b_hh):
@@ -52,7 +48,8 @@ def _check_dtypes(op, named):
 
 
 def _run(fn, op, mode, x, states, w_ih, w_hh, b_ih, b_hh):
-    x = _t(x)
+    x, w_ih, w_hh, b_ih, b_hh = (as_tensor(t) for t in (x, w_ih, w_hh, b_ih, b_hh))
+    states = [(name, as_tensor(s)) for name, s in states]
     if x.ndim != 2:
         raise ValueError(f"{op}: input must be (batch, features), got shape {x.shape}")
     H = _check_weights(op, GATES[mode], x.shape[1], w_ih, w_hh, b_ih, b_hh)
@@ -105,7 +102,7 @@ def recurrence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, c0=None, mode="lstm", re
     """
     if mode not in GATES:
         raise ValueError(f"recurrence: mode must be one of {sorted(GATES)}, got {mode!r}")
-    x = _t(x)
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = (as_tensor(t) for t in (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
     if x.ndim != 3:
         raise ValueError(f"recurrence: input must be (time, batch, features), got shape {x.shape}")
     T, B, _ = x.shape
@@ -145,7 +142,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     A query with no allowed key gets zero output and finite (zero) gradients. With
     ``return_weights`` the result is (out, weights (..., L, S)).
     """
-    q, k, v = _t(q), _t(k), _t(v)
+    q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
     op = "scaled_dot_product_attention"
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError(f"{op}: q, k, v need at least 2 dims, got {q.shape}, {k.shape}, {v.shape}")
@@ -163,7 +160,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, dropo
     try:
         lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
         if attn_mask is not None:
-            attn_mask = _t(attn_mask)
+            attn_mask = as_tensor(attn_mask)
             np.broadcast_shapes(attn_mask.shape, lead + (L, S))
     except ValueError:
         shapes = f"q {q.shape}, k {k.shape}, v {v.shape}" + (

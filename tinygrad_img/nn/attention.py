@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 from . import init
 from .layers import Dropout, Linear, new_parameter
 from .module import Module
@@ -16,10 +16,6 @@ from .norm import LayerNorm
 
 __all__ = ["MultiheadAttention", "sinusoidal_positional_encoding", "PositionalEncoding",
            "TransformerEncoderLayer"]
-
-
-def _t(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 class MultiheadAttention(Module):
@@ -72,7 +68,7 @@ class MultiheadAttention(Module):
         """One mask for F.scaled_dot_product_attention (True = may attend, or additive float)."""
         parts = []
         if attn_mask is not None:
-            attn_mask = _t(attn_mask)
+            attn_mask = as_tensor(attn_mask)
             if attn_mask.shape == (B * self.num_heads, L, S):
                 attn_mask = attn_mask.reshape(B, self.num_heads, L, S)
             elif attn_mask.shape != (L, S):
@@ -80,7 +76,7 @@ class MultiheadAttention(Module):
                                  f"({L}, {S}) or ({B * self.num_heads}, {L}, {S})")
             parts.append(attn_mask)
         if key_padding_mask is not None:
-            key_padding_mask = _t(key_padding_mask)
+            key_padding_mask = as_tensor(key_padding_mask)
             if key_padding_mask.shape != (B, S):
                 raise ValueError(f"MultiheadAttention: key_padding_mask has shape {key_padding_mask.shape}, "
                                  f"expected ({B}, {S})")
@@ -102,7 +98,7 @@ class MultiheadAttention(Module):
         """query (B, L, E), key (B, S, kdim), value (B, S, vdim) (or unbatched, or time-first when
         batch_first=False) -> (output (B, L, E), weights (B, L, S) averaged over heads, or
         (B, num_heads, L, S) when not ``average_attn_weights``, or None without ``need_weights``)."""
-        query, key, value = _t(query), _t(key), _t(value)
+        query, key, value = as_tensor(query), as_tensor(key), as_tensor(value)
         single = query.ndim == 2
         if single:
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
@@ -189,7 +185,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        x = _t(src)
+        x = as_tensor(src)
         if self.norm_first:
             x = x + self._sa(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             return x + self._ff(self.norm2(x))

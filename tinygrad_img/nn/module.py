@@ -5,16 +5,23 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, _looks_like_device
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module owns and trains (requires grad unless told otherwise)."""
+    """A Tensor that a Module owns and trains (requires grad unless told otherwise).
+
+    Unlike ``Tensor(ndarray)``, it COPIES a NumPy/CuPy array it is given, so optimizer steps,
+    which update ``.data`` in place, never write into the caller's array. Given a Tensor it
+    shares that tensor's data and keeps its dtype (as ``torch.nn.Parameter`` does).
+    """
     __slots__ = ()
 
     def __init__(self, data, requires_grad=True):
         super().__init__(data.data if isinstance(data, Tensor) else data,
                          dtype=data.dtype if isinstance(data, Tensor) else None)
+        if self.data is data:  # an array kept as is by Tensor(): take a private copy
+            self.data = data.copy()
         self.requires_grad_(requires_grad)
 
     def __repr__(self):
@@ -154,7 +161,7 @@ class Module:
     def zero_grad(self, set_to_none=True):
         """Forget every parameter's gradient (or set it to fresh zeros when ``set_to_none=False``)."""
         for p in self.parameters():
-            p.grad = None if set_to_none else Tensor(p.xp.zeros_like(p.data))
+            p.zero_grad(set_to_none)
 
     def requires_grad_(self, flag=True):
         for p in self.parameters():
@@ -218,7 +225,10 @@ class Module:
         return missing, unexpected
 
     def to(self, device=None, dtype=None):
-        """Move (and/or cast) every parameter and buffer in place; returns self."""
+        """Move (and/or cast) every parameter and buffer in place; returns self.
+        ``m.to("float64")`` / ``m.to(np.float64)`` (a dtype first) casts, as ``Tensor.to`` does."""
+        if device is not None and not _looks_like_device(device):
+            device, dtype = None, device
         if device is not None:
             device = backend.check_device(device)
         for m in self.modules():

@@ -3,6 +3,7 @@ import math
 
 from ..autograd import Function
 from ..backend import get_array_module
+from .reduce import normalize_axis
 
 
 def _erf(x):
@@ -41,9 +42,7 @@ class LeakyReLU(Function):
 class Sigmoid(Function):
     """y = 1 / (1 + e^-x), computed from e^-|x| so it never overflows;  dx = g y (1 - y)."""
     def forward(self, x):
-        xp = get_array_module(x)
-        e = xp.exp(-abs(x))
-        self.y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        self.y = stable_sigmoid(x)
         return self.y
 
     def backward(self, g):
@@ -78,7 +77,7 @@ class GELU(Function):
             k = math.sqrt(2 / math.pi)
             self.t = get_array_module(x).tanh(k * (x + 0.044715 * x * x * x))
             return 0.5 * x * (1 + self.t)
-        self.cdf = (0.5 * (1 + _erf(x * (1 / math.sqrt(2))))).astype(x.dtype)
+        self.cdf = (0.5 * (1 + _erf(x * (1 / math.sqrt(2))))).astype(x.dtype, copy=False)
         return x * self.cdf
 
     def backward(self, g):
@@ -90,6 +89,19 @@ class GELU(Function):
             return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
         pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
         return g * (self.cdf + x * pdf)
+
+
+def stable_sigmoid(x):
+    """sigmoid on raw arrays: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) otherwise (from e^-|x|, never overflows)."""
+    xp = get_array_module(x)
+    e = xp.exp(-abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softplus(x):
+    """softplus on raw arrays: log(1 + e^x) = log1p(e^-|x|) + max(x, 0) (never overflows)."""
+    xp = get_array_module(x)
+    return xp.log1p(xp.exp(-abs(x))) + xp.maximum(x, 0)
 
 
 def stable_softmax(x, axis):
@@ -112,6 +124,7 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x):
+        self.axis = normalize_axis(self.axis, x.ndim, "softmax")
         self.y = stable_softmax(x, self.axis)
         return self.y
 
@@ -126,6 +139,7 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, x):
+        self.axis = normalize_axis(self.axis, x.ndim, "log_softmax")
         self.y = stable_log_softmax(x, self.axis)
         return self.y
 

@@ -15,10 +15,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module
 from .broadcast import sum_to
-
-
-def _swap(a):
-    return a.swapaxes(-1, -2)
+from .linalg import _swap
 
 
 class ScaledDotProductAttention(Function):

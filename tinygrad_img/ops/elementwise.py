@@ -132,9 +132,8 @@ class Maximum(Function):
         return xp.maximum(a, b) if type(self) is Maximum else xp.minimum(a, b)
 
     def backward(self, g):
-        first = self.pick_first(self.a, self.b)
-        tie = self.a == self.b
-        wa = (first + 0.5 * tie).astype(g.dtype)
+        first = get_array_module(g).asarray(self.pick_first(self.a, self.b), dtype=g.dtype)
+        wa = get_array_module(g).where(self.a == self.b, g.dtype.type(0.5), first)  # in g's dtype, no float64
         ga = sum_to(g * wa, self.a.shape) if self.needs_grad[0] else None
         gb = sum_to(g * (1 - wa), self.b.shape) if self.needs_grad[1] else None
         return ga, gb

@@ -5,6 +5,7 @@ from .broadcast import sum_to
 
 
 def _swap(a):
+    """The matrix transpose of the last two axes (a view)."""
     return a.swapaxes(-1, -2)
 
 

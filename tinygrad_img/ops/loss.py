@@ -6,9 +6,11 @@ the target (one-hot of the class index or the given probabilities), label
 smoothing and class weights. Then ``d loss_i / d logp = -A_i`` and, through the
 log-softmax, ``d loss_i / d logits = softmax_i * sum_c A_ic - A_i``.
 """
+import numpy as np
+
 from ..autograd import Function
 from ..backend import get_array_module
-from .activation import stable_log_softmax
+from .activation import softplus, stable_log_softmax, stable_sigmoid
 
 
 def _class_last(x):
@@ -20,11 +22,12 @@ def _class_back(x, ndim):
     return x if ndim <= 2 else get_array_module(x).moveaxis(x, -1, 1)
 
 
-def target_coefficients(op, scores, target, weight, ignore_index, label_smoothing):
+def target_coefficients(op, scores, target, weight, ignore_index, label_smoothing, input_shape):
     """The matrix A (class axis last) and the divisor of the mean reduction.
 
     ``scores`` has its class axis last; ``target`` holds class indices of the
-    leading shape, or probabilities of ``scores``' shape.
+    leading shape, or probabilities of ``scores``' shape; ``input_shape`` is the
+    caller's (class axis 1) shape, for messages.
     """
     xp = get_array_module(scores)
     n_classes = scores.shape[-1]
@@ -36,8 +39,7 @@ def target_coefficients(op, scores, target, weight, ignore_index, label_smoothin
     if target.dtype.kind in "iu":
         if target.shape != scores.shape[:-1]:
             raise ValueError(f"{op}: target of shape {target.shape} does not match input of shape "
-                             f"{_class_back(scores, scores.ndim).shape if scores.ndim <= 2 else scores.shape}: "
-                             f"expected class indices of shape {scores.shape[:-1]}")
+                             f"{tuple(input_shape)}: expected class indices of shape {scores.shape[:-1]}")
         valid = target != ignore_index
         safe = xp.where(valid, target, 0)
         if xp.__name__ == "numpy" and valid.any() and (int(safe.min()) < 0 or int(safe.max()) >= n_classes):
@@ -91,7 +93,7 @@ class WeightedNLL(Function):
         self.logp = scores
         target = self.target if self.target.dtype.kind in "iu" else _class_last(self.target)
         self.a, self.denom = target_coefficients(self.op, scores, target, self.weight,
-                                                 self.ignore_index, self.label_smoothing)
+                                                 self.ignore_index, self.label_smoothing, x.shape)
         self.target = self.weight = None
         per_sample = -(self.a * scores).sum(axis=-1)
         return _reduce(per_sample, self.denom, self.reduction)
@@ -117,23 +119,40 @@ class BCEWithLogits(Function):
         self.pos_weight = pos_weight
 
     def forward(self, x, t):
-        xp = get_array_module(x)
         if x.shape != t.shape:
             raise ValueError(f"binary_cross_entropy_with_logits: target shape {t.shape} "
                              f"differs from input shape {x.shape}")
         self.x, self.t = x, t
-        self.softplus = xp.log1p(xp.exp(-abs(x))) + xp.maximum(-x, 0)
+        self.softplus = softplus(-x)
         pw = 1 if self.pos_weight is None else self.pos_weight
         self.c = 1 + (pw - 1) * t
         return (1 - t) * x + self.c * self.softplus
 
     def backward(self, g):
-        xp = get_array_module(g)
-        e = xp.exp(-abs(self.x))
-        sig_neg = xp.where(self.x >= 0, e / (1 + e), 1 / (1 + e))
-        gx = g * ((1 - self.t) - self.c * sig_neg) if self.needs_grad[0] else None
+        gx = g * ((1 - self.t) - self.c * stable_sigmoid(-self.x)) if self.needs_grad[0] else None
         gt = None
         if self.needs_grad[1]:
             pw = 1 if self.pos_weight is None else self.pos_weight
             gt = g * (-self.x + (pw - 1) * self.softplus)
         return gx, gt
+
+
+class BinaryCrossEntropy(Function):
+    """l = -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)) (PyTorch's clamp, so p = 0 or 1
+    stays finite);  dl/dp = (p - t) / max(p (1 - p), 1e-12);
+    dl/dt = max(log(1 - p), -100) - max(log p, -100) (the derivative of this clamped loss: finite
+    where PyTorch's unclamped target gradient is +-inf at p = 0 or 1)."""
+    def forward(self, p, t):
+        xp = get_array_module(p)
+        with np.errstate(divide="ignore"):  # log 0 = -inf, clamped next (CuPy never warns)
+            self.log_p = xp.maximum(xp.log(p), -100.0)
+            self.log_q = xp.maximum(xp.log1p(-p), -100.0)
+        self.p, self.t = p, t
+        return -(t * self.log_p + (1 - t) * self.log_q)
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        p = self.p
+        gp = g * (p - self.t) / xp.maximum(p * (1 - p), 1e-12) if self.needs_grad[0] else None
+        gt = g * (self.log_q - self.log_p) if self.needs_grad[1] else None
+        return gp, gt

@@ -34,13 +34,16 @@ class Normalize(Function):
         count = math.prod(x.shape[a] for a in self.axes)
         if self.stats is None:
             mean = x.mean(axis=self.axes, keepdims=True)
-            var = ((x - mean) ** 2).mean(axis=self.axes, keepdims=True)
+            centred = x - mean
+            var = (centred * centred).mean(axis=self.axes, keepdims=True)
             if self.running is not None:
                 self._update_running(mean, var, count)
         else:
             mean, var = (s.astype(x.dtype, copy=False) for s in self.stats)
+            centred = x - mean
         self.inv = 1.0 / xp.sqrt(var + self.eps)
-        self.xhat = (x - mean) * self.inv
+        centred *= self.inv
+        self.xhat = centred
         self.w = w
         y = self.xhat * w if w is not None else self.xhat.copy()
         if b is not None:

@@ -64,6 +64,6 @@ class Max(Function):
 
     def backward(self, g):
         mask = (self.x == self.y)
-        count = mask.sum(axis=self.axes, keepdims=True)
+        count = mask.sum(axis=self.axes, keepdims=True, dtype=g.dtype)  # g's dtype: no float64 temporary
         g = g.reshape(self.y.shape)
-        return mask * (g / count).astype(g.dtype)
+        return mask * (g / count)

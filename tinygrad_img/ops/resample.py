@@ -3,14 +3,26 @@
 Each of these maps rows and columns independently and linearly, so
   y = R_h x R_w^T  (R_h (OH, H), R_w (OW, W)),   dx = R_h^T dy R_w.
 The matrices hold nearest-neighbour picks, bilinear weights or averaging
-windows, built exactly as PyTorch computes its source indices.
+windows, built exactly as PyTorch computes its source indices. Each is built on
+the host once per (builder, sizes, device, dtype) and then kept on the device.
 """
+import functools
 import math
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
+
+
+@functools.lru_cache(maxsize=256)
+def device_matrix(builder, args, device, dtype):
+    """``builder(*args)`` as a ``dtype`` array on ``device``, cached (read-only: never write it)."""
+    r = backend.to_device(builder(*args).astype(dtype), device)
+    if isinstance(r, np.ndarray):
+        r.flags.writeable = False
+    return r
 
 
 def nearest_matrix(size_in, size_out, scale):
@@ -47,15 +59,20 @@ def adaptive_matrix(size_in, size_out):
 
 
 class Resample2d(Function):
-    """y = R_h x R_w^T over the last two axes;  dx = R_h^T dy R_w."""
+    """y = R_h x R_w^T over the last two axes;  dx = R_h^T dy R_w.
+
+    ``rows`` and ``cols`` are ``(builder, args)`` pairs, e.g. ``(adaptive_matrix, (H, OH))``,
+    so the matrices come from the per-device cache of :func:`device_matrix`.
+    """
 
     def __init__(self, rows, cols):
         self.rows, self.cols = rows, cols
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.rh = xp.asarray(self.rows, dtype=x.dtype)
-        self.rw = xp.asarray(self.cols, dtype=x.dtype)
+        device = backend.device_of(x)
+        self.rh = device_matrix(*self.rows, device, x.dtype)
+        self.rw = device_matrix(*self.cols, device, x.dtype)
         return xp.matmul(xp.matmul(self.rh, x), self.rw.T)
 
     def backward(self, gy):
@@ -64,7 +81,8 @@ class Resample2d(Function):
 
 
 def interpolation_matrices(x_shape, size, scale_factor, mode, align_corners):
-    """(R_h, R_w) for F.interpolate, PyTorch's output sizes and source indices."""
+    """(R_h, R_w) for F.interpolate as ``(builder, args)`` pairs (see :class:`Resample2d`),
+    PyTorch's output sizes and source indices."""
     h, w = x_shape[2:]
     if size is not None:
         out = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
@@ -79,6 +97,6 @@ def interpolation_matrices(x_shape, size, scale_factor, mode, align_corners):
         raise ValueError(f"interpolate: input of shape {tuple(x_shape)} gives an empty output {out} "
                          f"(size={size}, scale_factor={scale_factor})")
     if mode == "nearest":
-        return nearest_matrix(h, out[0], scales[0]), nearest_matrix(w, out[1], scales[1])
-    return (bilinear_matrix(h, out[0], scales[0], align_corners),
-            bilinear_matrix(w, out[1], scales[1], align_corners))
+        return (nearest_matrix, (h, out[0], scales[0])), (nearest_matrix, (w, out[1], scales[1]))
+    return ((bilinear_matrix, (h, out[0], scales[0], align_corners)),
+            (bilinear_matrix, (w, out[1], scales[1], align_corners)))

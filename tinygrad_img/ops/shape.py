@@ -4,6 +4,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module
 from .broadcast import sum_to
+from .reduce import normalize_axis
 
 
 class Reshape(Function):
@@ -29,7 +30,8 @@ class Transpose(Function):
         self.axes = axes
 
     def forward(self, x):
-        if self.axes is not None and sorted(a % max(x.ndim, 1) for a in self.axes) != list(range(x.ndim)):
+        nd = x.ndim
+        if self.axes is not None and sorted(a + nd if -nd <= a < 0 else a for a in self.axes) != list(range(nd)):
             raise ValueError(f"transpose: axes {tuple(self.axes)} are not a permutation of "
                              f"the {x.ndim} dims of shape {x.shape}")
         return x.transpose(self.axes)
@@ -72,6 +74,15 @@ def _on_device(index, xp):
     return xp.asarray(index) if isinstance(index, (list, np.ndarray)) else index
 
 
+def scatter_add(out, index, values):
+    """out[index] += values in place, repeated indices accumulating (np.add.at / cupyx.scatter_add)."""
+    if get_array_module(out) is np:
+        np.add.at(out, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(out, index, values)
+
+
 class GetItem(Function):
     """y = x[index];  dx = zeros with g scattered back (accumulating repeated indices)."""
     def __init__(self, index):
@@ -89,11 +100,7 @@ class GetItem(Function):
         xp = get_array_module(g)
         gx = xp.zeros(self.in_shape, dtype=g.dtype)
         if _is_advanced(self.index):
-            if xp is np:
-                np.add.at(gx, self.index, g)
-            else:
-                import cupyx
-                cupyx.scatter_add(gx, self.index, g)
+            scatter_add(gx, self.index, g)
         else:
             gx[self.index] = g
         return gx
@@ -109,7 +116,7 @@ class Concatenate(Function):
         nd = xs[0].ndim
         if nd == 0:
             raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
-        self.axis = self.axis % nd
+        (self.axis,) = normalize_axis(self.axis, nd, "concatenate")
         for s in shapes:
             if len(s) != nd or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != self.axis):
                 raise ValueError(f"concatenate: shapes {shapes} do not match outside axis {self.axis}")

@@ -1,6 +1,7 @@
 """Ops that touch a data-dependent subset of elements: dropout and embedding lookup."""
 from ..autograd import Function
 from ..backend import get_array_module
+from .shape import scatter_add
 
 
 class Dropout(Function):
@@ -32,5 +33,5 @@ class Embedding(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         gw = xp.zeros(self.w_shape, dtype=gy.dtype)
-        xp.add.at(gw, self.indices.reshape(-1), gy.reshape(-1, self.w_shape[1]))
+        scatter_add(gw, self.indices.reshape(-1), gy.reshape(-1, self.w_shape[1]))
         return gw

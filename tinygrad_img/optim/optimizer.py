@@ -62,7 +62,8 @@ class Optimizer:
         """Forget every parameter's gradient (or replace it by zeros when ``set_to_none=False``)."""
         for g in self.param_groups:
             for p in g["params"]:
-                p.grad = None if set_to_none or p.grad is None else Tensor(p.xp.zeros_like(p.data))
+                if p.grad is not None:
+                    p.zero_grad(set_to_none)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
