@@ -1,20 +1,27 @@
 """Numba CPU kernels for im2col/col2im and pooling (same contract and results as reference.py).
 
-Each kernel is a serial loop over a range of independent units and has a
-``prange`` driver for large arrays. Units never share an output element:
+Each kernel is a serial loop over a range of independent units and has an
+opt-in ``prange`` driver (see PARALLEL_MIN_ELEMENTS). Units never share an output element:
 im2col's unit is one column row; col2im's and the pooling kernels' unit is one
 (n, c) image plane, into which the unit gathers every contribution that lands
 there, so no ``prange`` iteration ever adds into memory another one writes.
 """
+import os
+
 import numpy as np
 from numba import njit, prange, uint64
 
 from .reference import avg_divisor, out_size
 from .registry import register
 
-# Outputs smaller than these run on one thread (see _run).
-PARALLEL_MIN_ELEMENTS = 1 << 22
-POOL_PARALLEL_MIN_ELEMENTS = 1 << 16
+# Arrays smaller than these run on one thread (see _run). After every GEMM,
+# OpenBLAS's worker threads spin (yielding) for a while; inside a training
+# loop Numba's prange workers then fight them for the cores, and on the
+# 2-core test machine the parallel drivers ran im2col 3x and the pooling
+# kernels 7x slower than the serial kernels (and slowed PyTorch's OpenMP pool
+# in the same process). So the drivers are opt-in, for huge arrays or via
+# $TINYGRAD_IMG_NUMBA_PARALLEL_MIN (elements).
+PARALLEL_MIN_ELEMENTS = POOL_PARALLEL_MIN_ELEMENTS = int(os.environ.get("TINYGRAD_IMG_NUMBA_PARALLEL_MIN", 1 << 28))
 
 
 @njit(cache=True)
@@ -90,88 +97,126 @@ def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
 
 
 @njit(cache=True)
-def _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
-    n, c, h, w = x.shape
+def _better(v, best):
+    """v replaces the running maximum: it is larger, or NaN (NaN wins, as in PyTorch)."""
+    return (v > best) | (v != v)
+
+
+@njit(cache=True)
+def _maxpool_2x2(x, y, argmax, start, stop):
+    """The common 2x2 stride-2 unpadded case, unrolled, with selects instead of branches."""
+    h, w = x.shape[2], x.shape[3]
     oh, ow = y.shape[2], y.shape[3]
+    xf, yf, af = x.ravel(), y.ravel(), argmax.ravel()
     for r in range(start, stop):
-        b = r // c
-        ch = r % c
-        plane = x[b, ch]
         for oy in range(oh):
-            y0 = oy * sh - ph
-            ylo, yhi = max(y0, 0), min(y0 + kh, h)
+            s = uint64(r * h * w + 2 * oy * w)
+            d = uint64(r * oh * ow + oy * ow)
+            p = 2 * oy * w
+            for ox in range(uint64(ow)):
+                k = s + 2 * ox
+                best, arg = xf[k], p + 2 * ox
+                v = xf[k + 1]
+                b = _better(v, best)
+                best, arg = (v, p + 2 * ox + 1) if b else (best, arg)
+                v = xf[k + w]
+                b = _better(v, best)
+                best, arg = (v, p + w + 2 * ox) if b else (best, arg)
+                v = xf[k + w + 1]
+                b = _better(v, best)
+                best, arg = (v, p + w + 2 * ox + 1) if b else (best, arg)
+                yf[d + ox] = best
+                af[d + ox] = arg
+
+
+@njit(cache=True)
+def _window(o, s, p, k, size):
+    """Unsigned [lo, hi) of the in-bounds pixels of window o (start o*s - p, length k)."""
+    start = o * s - p
+    return uint64(max(start, 0)), uint64(min(start + k, size))
+
+
+# The kernels index with uint64: Numba tests every signed index for negative
+# wraparound, which ran these loops 2-4x slower.
+@njit(cache=True)
+def _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
+    if kh == kw == sh == sw == 2 and ph == pw == 0:
+        _maxpool_2x2(x, y, argmax, start, stop)
+        return
+    h, w = x.shape[2], x.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    xf, yf, af = x.ravel(), y.ravel(), argmax.ravel()
+    uw = uint64(w)
+    for r in range(start, stop):
+        xb, yb = uint64(r * h * w), uint64(r * oh * ow)
+        for oy in range(oh):
+            ylo, yhi = _window(oy, sh, ph, kh, h)
             for ox in range(ow):
-                x0 = ox * sw - pw
-                xlo, xhi = max(x0, 0), min(x0 + kw, w)
-                best = -np.inf
-                arg = ylo * w + xlo
+                xlo, xhi = _window(ox, sw, pw, kw, w)
+                arg = ylo * uw + xlo
+                best = xf[xb + arg]
                 for iy in range(ylo, yhi):
-                    for ix in range(xlo, xhi):
-                        v = plane[iy, ix]
-                        if v > best or np.isnan(v):
-                            best = v
-                            arg = iy * w + ix
-                y[b, ch, oy, ox] = best
-                argmax[b, ch, oy, ox] = arg
+                    for ix in range(iy * uw + xlo, iy * uw + xhi):
+                        v = xf[xb + ix]
+                        b = _better(v, best)
+                        best, arg = (v, ix) if b else (best, arg)
+                yf[yb + uint64(oy * ow + ox)] = best
+                af[yb + uint64(oy * ow + ox)] = arg
 
 
 @njit(cache=True)
 def _maxpool_bwd(gy, argmax, gx, start, stop):
-    c = gx.shape[1]
+    hw = gx.shape[2] * gx.shape[3]
+    ohw = gy.shape[2] * gy.shape[3]
+    gf, af, xf = gy.ravel(), argmax.ravel(), gx.ravel()
     for r in range(start, stop):
-        b = r // c
-        ch = r % c
-        plane = gx[b, ch].ravel()
-        plane[:] = 0
-        g = gy[b, ch].ravel()
-        a = argmax[b, ch].ravel()
-        for k in range(g.size):
-            plane[a[k]] += g[k]
+        for k in range(uint64(r * hw), uint64((r + 1) * hw)):
+            xf[k] = 0
+        for k in range(r * ohw, (r + 1) * ohw):
+            xf[r * hw + af[k]] += gf[k]
 
 
 @njit(cache=True)
-def _avgpool_fwd(x, y, kh, kw, sh, sw, ph, pw, count_include_pad, start, stop):
-    n, c, h, w = x.shape
+def _avgpool_fwd(x, y, div, kh, kw, sh, sw, ph, pw, start, stop):
+    h, w = x.shape[2], x.shape[3]
     oh, ow = y.shape[2], y.shape[3]
+    xf, yf, df = x.ravel(), y.ravel(), div.ravel()
     for r in range(start, stop):
-        plane = x[r // c, r % c]
-        out = y[r // c, r % c]
-        out[:] = 0
+        xb, yb = uint64(r * h * w), uint64(r * oh * ow)
+        for k in range(yb, yb + uint64(oh * ow)):
+            yf[k] = 0
+        # tap by tap, like the reference (same sums), a row of outputs at a time
         for i in range(kh):
             ylo, yhi = _valid(oh, sh, ph - i, h)
             for j in range(kw):
-                xoff = pw - j
-                xlo, xhi = _valid(ow, sw, xoff, w)
+                xlo, xhi = _valid(ow, sw, pw - j, w)
                 for oy in range(ylo, yhi):
-                    src = plane[oy * sh - ph + i]
-                    dst = out[oy]
-                    for ox in range(xlo, xhi):
-                        dst[ox] += src[ox * sw - xoff]
-        for oy in range(oh):
-            rows = kh if count_include_pad else min(oy * sh - ph + kh, h) - max(oy * sh - ph, 0)
-            for ox in range(ow):
-                cols = kw if count_include_pad else min(ox * sw - pw + kw, w) - max(ox * sw - pw, 0)
-                out[oy, ox] = out[oy, ox] / (rows * cols)
+                    d = yb + uint64(oy * ow + xlo)
+                    src = xb + uint64((oy * sh - ph + i) * w + xlo * sw - pw + j)
+                    for k in range(uint64(xhi - xlo)):
+                        yf[d + k] += xf[src + k * uint64(sw)]
+        for k in range(uint64(oh * ow)):
+            yf[yb + k] /= df[k]
 
 
 @njit(cache=True)
 def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, start, stop):
-    n, c, h, w = gx.shape
+    h, w = gx.shape[2], gx.shape[3]
     oh, ow = share.shape[2], share.shape[3]
+    sf, xf = share.ravel(), gx.ravel()
     for r in range(start, stop):
-        plane = gx[r // c, r % c]
-        g = share[r // c, r % c]
-        plane[:] = 0
+        xb, sb = uint64(r * h * w), uint64(r * oh * ow)
+        for k in range(xb, xb + uint64(h * w)):
+            xf[k] = 0
         for i in range(kh):
             ylo, yhi = _valid(oh, sh, ph - i, h)
             for j in range(kw):
-                xoff = pw - j
-                xlo, xhi = _valid(ow, sw, xoff, w)
+                xlo, xhi = _valid(ow, sw, pw - j, w)
                 for oy in range(ylo, yhi):
-                    src = g[oy]
-                    dst = plane[oy * sh - ph + i]
-                    for ox in range(xlo, xhi):
-                        dst[ox * sw - xoff] += src[ox]
+                    src = sb + uint64(oy * ow + xlo)
+                    d = xb + uint64((oy * sh - ph + i) * w + xlo * sw - pw + j)
+                    for k in range(uint64(xhi - xlo)):
+                        xf[d + k * uint64(sw)] += sf[src + k]
 
 
 # Parallel drivers: each prange iteration runs the serial kernel on one unit
@@ -201,9 +246,9 @@ def _maxpool_bwd_par(gy, argmax, gx):
 
 
 @njit(cache=True, parallel=True)
-def _avgpool_fwd_par(x, y, kh, kw, sh, sw, ph, pw, count_include_pad):
+def _avgpool_fwd_par(x, y, div, kh, kw, sh, sw, ph, pw):
     for r in prange(x.shape[0] * x.shape[1]):
-        _avgpool_fwd(x, y, kh, kw, sh, sw, ph, pw, count_include_pad, r, r + 1)
+        _avgpool_fwd(x, y, div, kh, kw, sh, sw, ph, pw, r, r + 1)
 
 
 @njit(cache=True, parallel=True)
@@ -262,7 +307,8 @@ def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     n, c, h, w = x.shape
     y = np.empty((n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)), dtype=x.dtype)
     _run(_avgpool_fwd, _avgpool_fwd_par, x.size >= POOL_PARALLEL_MIN_ELEMENTS, n * c,
-         np.ascontiguousarray(x), y, kh, kw, sh, sw, ph, pw, bool(count_include_pad))
+         np.ascontiguousarray(x), y, avg_divisor(x.shape, kh, kw, sh, sw, ph, pw, count_include_pad, x.dtype),
+         kh, kw, sh, sw, ph, pw)
     return y
 
 

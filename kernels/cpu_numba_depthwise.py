@@ -77,14 +77,16 @@ def _backward_weight(gy, x, gw, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
             for j in range(kw):
                 xoff = pw - j * dw
                 xlo, xhi = _valid(ow, sw, xoff, wd)
-                acc = gw[oc, 0, i, j]  # zero-initialised, of gw's dtype
+                # one partial sum per output column: independent lanes, so the
+                # multiply-adds vectorise instead of waiting on a single running sum
+                part = np.zeros(xhi - xlo, dtype=gw.dtype)
                 for b in range(n):
                     for oy in range(ylo, yhi):
                         src = uint64(((b * o + oc) * oh + oy) * ow + xlo)
                         xs = uint64(((b * c + ch) * h + oy * sh - ph + i * dh) * wd + xlo * sw - xoff)
                         for k in range(uint64(xhi - xlo)):
-                            acc += gf[src + k] * xf[xs + k * uint64(sw)]
-                gw[oc, 0, i, j] = acc
+                            part[k] += gf[src + k] * xf[xs + k * uint64(sw)]
+                gw[oc, 0, i, j] = part.sum()
 
 
 @njit(cache=True, parallel=True)

@@ -45,7 +45,9 @@ def register(name, backend):
 def _load_backends(device):
     # Importing a backend module registers its kernels.
     if device == "cpu":
+        from ..host_memory import keep_freed_memory
         from . import cpu_numba, reference  # noqa: F401
+        keep_freed_memory()
     elif device == "cuda":
         from . import cuda  # noqa: F401
 

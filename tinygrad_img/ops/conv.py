@@ -4,7 +4,8 @@ With the column matrix col (C*kh*kw, N*OH*OW) of x (kernels' ``im2col``):
   y = W col,   dW = gy col^T,   dcol = W^T gy,   dx = col2im(dcol).
 The batch is processed in chunks, one GEMM per group and chunk, so the column
 buffer stays bounded (:func:`set_im2col_limit`); chunking changes only the
-summation order of dW. A device that registers direct
+summation order of dW. Short reductions (C*kh*kw < 48, groups 1) run one GEMM
+per sample instead (:func:`_per_sample`). A device that registers direct
 ``conv2d_forward`` / ``conv2d_backward_data`` / ``conv2d_backward_weight``
 kernels (CUDA) gets them instead; depthwise convolution (groups == C) has
 its own shift-and-add path because its per-group GEMMs are too thin to pay.
@@ -120,22 +121,51 @@ def _sample_bytes(c, geo, out_hw, itemsize):
     return c * geo.kh * geo.kw * out_hw[0] * out_hw[1] * itemsize
 
 
-def conv2d_forward(x, w, geo):
-    """y[n, o] = sum_{c,i,j} W[o, c, i, j] x_pad[n, c, y*sh + i*dh, x*sw + j*dw] (per group)."""
+def _per_sample(c, geo):
+    """Whether to run one small GEMM per sample (on strided views of the column matrix) instead
+    of one batch-wide GEMM: for a short reduction (C*kh*kw, e.g. 9 for a 1-channel 3x3 input) the
+    batch-wide GEMM spends its time on the long N*OH*OW axis, and the per-sample ones also write
+    the output in (N, O, ...) order directly. On 2 cores this ran the 1- and 3-channel 3x3
+    convolutions' forward 1.4x and weight gradient 1.8-3.3x faster; from 72 on the GEMM won."""
+    return geo.groups == 1 and not geo.pointwise and c * geo.kh * geo.kw < 48
+
+
+def _sample_columns(col, nb):
+    """(1, C*kh*kw, nb*OH*OW) columns as per-sample views (nb, C*kh*kw, OH*OW)."""
+    return col[0].reshape(col.shape[1], nb, -1).swapaxes(0, 1)
+
+
+def conv2d_forward(x, w, geo, b=None):
+    """y[n, o] = b[o] + sum_{c,i,j} W[o, c, i, j] x_pad[n, c, y*sh + i*dh, x*sw + j*dw] (per group)."""
     fast = _fast("conv2d_forward", x)
     if fast is not None:
-        return fast(x, w, None, *geo.pairs(), geo.groups)
+        return _add_bias(fast(x, w, None, *geo.pairs(), geo.groups), b)
     if depthwise.applies(x.shape, w.shape, geo.groups):
-        return depthwise.forward(x, w, geo)
+        return _add_bias(depthwise.forward(x, w, geo), b)
     xp = get_array_module(x)
     n, c, h, wd = x.shape
     o, g = w.shape[0], geo.groups
     oh, ow = geo.out_hw(h, wd)
     y = xp.empty((n, o, oh, ow), dtype=x.dtype)
     wg = w.reshape(g, o // g, -1)
+    per_sample = _per_sample(c, geo)
     for s in _chunks(xp, n, _sample_bytes(c, geo, (oh, ow), x.itemsize)):
-        prod = xp.matmul(wg, _columns(x[s], geo))
-        y[s] = prod.reshape(o, s.stop - s.start, oh, ow).transpose(1, 0, 2, 3)
+        nb = s.stop - s.start
+        if per_sample:
+            xp.matmul(wg[0], _sample_columns(_columns(x[s], geo), nb), out=y[s].reshape(nb, o, -1))
+            continue
+        prod = xp.matmul(wg, _columns(x[s], geo)).reshape(o, nb, oh, ow).transpose(1, 0, 2, 3)
+        if b is None:
+            y[s] = prod
+        else:  # the bias rides along with the (O, N) -> (N, O) copy
+            xp.add(prod, b.reshape(1, -1, 1, 1), out=y[s])
+    return _add_bias(y, b) if per_sample else y
+
+
+def _add_bias(y, b):
+    """y + b over the channel axis, in place (y is a fresh output)."""
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
     return y
 
 
@@ -149,11 +179,18 @@ def conv2d_backward_weight(gy, x, w_shape, geo):
     xp = get_array_module(x)
     n, c = x.shape[:2]
     g = geo.groups
+    per_sample = _per_sample(c, geo)
     gw_t = xp.zeros((g, c // g * geo.kh * geo.kw, w_shape[0] // g), dtype=x.dtype)
     for s in _chunks(xp, n, _sample_bytes(c, geo, gy.shape[2:], x.itemsize)):
+        col = _columns(x[s], geo)
+        if per_sample:  # dW = sum_n gy_n col_n^T, with no transposed copy of gy
+            nb = s.stop - s.start
+            gy_n = gy[s].reshape(nb, w_shape[0], -1)
+            gw_t[0] += xp.matmul(gy_n, _sample_columns(col, nb).swapaxes(1, 2)).sum(0).T
+            continue
         # dW^T = col gy^T: with the long N*OH*OW axis inner to both operands, OpenBLAS
         # runs this orientation up to 10x faster than gy col^T on few threads.
-        gw_t += xp.matmul(_columns(x[s], geo), _by_group(gy[s], g).swapaxes(-1, -2))
+        gw_t += xp.matmul(col, _by_group(gy[s], g).swapaxes(-1, -2))
     return xp.ascontiguousarray(gw_t.swapaxes(-1, -2)).reshape(w_shape)
 
 
@@ -201,6 +238,12 @@ def _check_conv(op, x, w, b, geo, in_channels):
         raise ValueError(f"{op}: bias of shape {b.shape} does not match weight of shape {w.shape}")
 
 
+def _bias_grad(gy):
+    """db = the sum of gy over batch and pixels; summing the batch first (whole rows) ran 2x
+    faster than NumPy's reduction over axes (0, 2, 3) at once."""
+    return gy.sum(axis=0).reshape(gy.shape[1], -1).sum(axis=1)
+
+
 class Conv2d(Function):
     """y = conv(x, W) + b with x (N, C, H, W), W (O, C/groups, kh, kw), b (O,)."""
 
@@ -214,17 +257,14 @@ class Conv2d(Function):
         self.geo.check_input("conv2d", x.shape, w.shape)
         xp = get_array_module(x)
         self.x, self.w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
-        y = conv2d_forward(self.x, self.w, self.geo)
-        if b is not None:
-            y += b.reshape(1, -1, 1, 1)
-        return y
+        return conv2d_forward(self.x, self.w, self.geo, b)
 
     def backward(self, gy):
         gy = get_array_module(gy).ascontiguousarray(gy)
         gx = conv2d_backward_data(gy, self.w, self.x.shape, self.geo) if self.needs_grad[0] else None
         gw = conv2d_backward_weight(gy, self.x, self.w.shape, self.geo) if self.needs_grad[1] else None
         if len(self.needs_grad) == 3:
-            return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_grad[2] else None
+            return gx, gw, _bias_grad(gy) if self.needs_grad[2] else None
         return gx, gw
 
 
@@ -266,5 +306,5 @@ class ConvTranspose2d(Function):
         gx = conv2d_forward(gy, self.w, self.geo) if self.needs_grad[0] else None
         gw = conv2d_backward_weight(self.x, gy, self.w.shape, self.geo) if self.needs_grad[1] else None
         if len(self.needs_grad) == 3:
-            return gx, gw, gy.sum(axis=(0, 2, 3)) if self.needs_grad[2] else None
+            return gx, gw, _bias_grad(gy) if self.needs_grad[2] else None
         return gx, gw
