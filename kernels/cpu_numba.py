@@ -11,7 +11,8 @@ import os
 import numpy as np
 from numba import njit, prange, uint64
 
-from .reference import avg_divisor, out_size
+from .geometry import out_size
+from .reference import avg_divisor
 from .registry import register
 
 # Arrays smaller than these run on one thread (see _run). After every GEMM,

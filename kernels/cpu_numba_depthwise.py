@@ -11,7 +11,7 @@ from numba import njit, prange, uint64
 
 from . import cpu_numba
 from .cpu_numba import _run, _valid
-from .reference import out_size
+from .geometry import out_size
 from .registry import register
 
 

@@ -9,6 +9,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from .geometry import out_size, pair
+
 THREADS = 256            # threads per block of every kernel
 MAX_BLOCKS = 65535 * 8   # grid-stride kernels never need more blocks than this
 CONV_TILES = (64, 128)   # square output tiles of the implicit-GEMM conv kernels (kernels/cuda/conv.cu)
@@ -18,21 +20,6 @@ CONV_ALGORITHMS = ("auto", "implicit", "implicit_64", "implicit_128", "im2col")
 
 ConvGeometry = namedtuple("ConvGeometry", "N C H W O KH KW SH SW PH PW DH DW OH OW G")
 PoolGeometry = namedtuple("PoolGeometry", "N C H W OH OW KH KW SH SW PH PW")
-
-
-def out_size(size, k, s, p, d=1):
-    """Output length of a strided window: floor((size + 2p - d(k - 1) - 1) / s) + 1."""
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-def pair(value, name, op, minimum=0):
-    """An int or a pair of ints as a pair of Python ints, each >= ``minimum``."""
-    vals = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(vals) != 2 or not all(isinstance(v, (int, np.integer)) for v in vals):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(vals) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return int(vals[0]), int(vals[1])
 
 
 def check_array(op, name, arr, dtypes, ndim=None, shape=None):

@@ -6,12 +6,8 @@ argument order follow the contract in :mod:`registry`.
 """
 import numpy as np
 
+from .geometry import out_size
 from .registry import register
-
-
-def out_size(size, k, s, p, d=1):
-    """Output length of a sliding window: floor((size + 2p - d(k-1) - 1) / s) + 1."""
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
 def window(start, stride, count):

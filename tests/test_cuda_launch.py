@@ -17,11 +17,6 @@ CONTRACT = ("im2col", "col2im", "maxpool2d_forward", "maxpool2d_backward", "avgp
 
 
 # ------------------------------------------------------------------ pure Python helpers
-def test_out_size_matches_reference():
-    for size, k, s, p, d in [(28, 3, 1, 0, 1), (56, 3, 2, 1, 1), (7, 2, 2, 0, 1), (11, 3, 1, 2, 2)]:
-        assert cl.out_size(size, k, s, p, d) == reference.out_size(size, k, s, p, d)
-
-
 def test_conv_geometry_fields_and_errors():
     g = cl.conv_geometry("conv2d", (2, 6, 9, 8), (4, 3, 3, 2), (2, 1), 1, (1, 2), 2)
     assert g == cl.ConvGeometry(2, 6, 9, 8, 4, 3, 2, 2, 1, 1, 1, 1, 2, 5, 8, 2)

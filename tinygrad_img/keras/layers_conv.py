@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..kernels.cuda_launch import pair
+from ..kernels.geometry import pair
 from ..tensor import Tensor
 from ..tensor_methods import pad
 from .layer import Layer, glorot_uniform, zeros

@@ -16,6 +16,7 @@ from collections import namedtuple
 from ..autograd import Function
 from ..backend import device_of, get_array_module
 from ..kernels import registry
+from ..kernels.geometry import pair
 from . import depthwise
 
 _limit = int(os.environ.get("TINYGRAD_IMG_IM2COL_BYTES", 256 << 20))
@@ -36,17 +37,6 @@ def set_im2col_limit(nbytes):
 def get_im2col_limit():
     """The current bound on the im2col column buffer, in bytes."""
     return _limit
-
-
-def pair(value, name, op):
-    """An int or a pair of ints as a tuple (h, w)."""
-    if isinstance(value, int):
-        return (value, value)
-    try:
-        a, b = value
-        return (int(a), int(b))
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
 
 
 class Geometry(namedtuple("Geometry", "kh kw sh sw ph pw dh dw groups")):

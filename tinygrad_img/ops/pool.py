@@ -8,7 +8,7 @@ avg:  y[n,c,i,j] = 1/D sum_{p<kh,q<kw} x_pad[n, c, i*sh + p, j*sw + q]  (zero pa
 from ..autograd import Function
 from ..backend import device_of, get_array_module
 from ..kernels import registry
-from .conv import pair
+from ..kernels.geometry import pair
 
 
 def pool_geometry(op, x_shape, kernel_size, stride, padding):
