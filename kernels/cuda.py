@@ -79,19 +79,21 @@ def set_conv_algorithm(mode):
     return prev or cl.conv_algorithm_setting()
 
 
+def event_seconds(fn):
+    """Seconds of one ``fn()`` on the current stream, timed with CUDA events."""
+    cp = _cp()
+    start, stop = cp.cuda.Event(), cp.cuda.Event()
+    start.record()
+    fn()
+    stop.record()
+    stop.synchronize()
+    return cp.cuda.get_elapsed_time(start, stop) / 1e3
+
+
 def time_gpu(fn, repeat=3):
     """Median seconds of ``fn()`` on the current stream, timed with CUDA events after a warm-up."""
-    cp = _cp()
     fn()
-    times = []
-    for _ in range(repeat):
-        start, stop = cp.cuda.Event(), cp.cuda.Event()
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cp.cuda.get_elapsed_time(start, stop) / 1e3)
-    return float(np.median(times))
+    return float(np.median([event_seconds(fn) for _ in range(repeat)]))
 
 
 # ------------------------------------------------------------------ im2col / col2im

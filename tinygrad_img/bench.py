@@ -42,16 +42,6 @@ def _time_cpu(fn, repeat):
     return statistics.median(_wall(fn) for _ in range(repeat))
 
 
-def _cupy_events(fn):
-    import cupy
-    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-    start.record()
-    fn()
-    stop.record()
-    stop.synchronize()
-    return cupy.cuda.get_elapsed_time(start, stop) / 1e3
-
-
 def _torch_events(fn):
     import torch
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -177,7 +167,8 @@ def _measure(problem, repeat):
     """Median seconds per column over ``repeat`` interleaved rounds (after one warm-up call
     each); a column with several variants (the raw CUDA tile sizes, between which the
     autotuner chooses) reports its fastest."""
-    timers = {"cupy": _cupy_events, "cuda": _cupy_events, "cudnn": _torch_events}
+    from .kernels.cuda import event_seconds
+    timers = {"cupy": event_seconds, "cuda": event_seconds, "cudnn": _torch_events}
     variants = [(col, fn) for col, fns in problem.runners.items()
                 for fn in (fns if isinstance(fns, list) else [fns])]
     samples = [[] for _ in variants]
