@@ -10,9 +10,9 @@ class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size``.
 
     Each batch is a tuple of :class:`~tinygrad_img.Tensor` on ``device`` (the
-    default device when None), one per field of the samples. The first field
-    (the inputs) keeps its dtype, except float64 which becomes float32; integer
-    fields after it (labels) become int64. ``transform`` (a callable on
+    default device when None), one per field of the samples. Float64 fields
+    become float32; otherwise the first field (the inputs) keeps its dtype, and
+    integer fields after it (labels) become int64. ``transform`` (a callable on
     a whole batch, e.g. a :mod:`~tinygrad_img.data.transforms` pipeline) is
     applied to the first field (the images) after it is moved to ``device``,
     so augmentation runs where training does.
