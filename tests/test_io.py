@@ -103,7 +103,7 @@ def test_truncated_and_foreign_files_raise_value_error(tmp_path, ext):
         tg.load(tmp_path / f"missing{ext}")
 
 
-_keys = st.text(st.characters(blacklist_characters="/", blacklist_categories=("Cs",)), min_size=1, max_size=6)
+_keys = st.text(st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1, max_size=6)
 _arrays = hnp.arrays(st.sampled_from([np.float32, np.float64, np.int64, np.uint8, np.bool_]),
                      hnp.array_shapes(min_dims=0, max_dims=3, max_side=3))
 _scalars = st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats(allow_nan=False) | _keys
@@ -160,6 +160,8 @@ def test_save_rejects_bad_inputs(tmp_path):
         tg.save(np.ones(1), tmp_path / "ck.npz")
     with pytest.raises(ValueError, match="contains '/'"):
         tg.save({"a/b": np.ones(1)}, tmp_path / "ck.npz")
+    with pytest.raises(ValueError, match="or NUL"):  # a zip member name would end at the NUL
+        tg.save({"a\x00": np.ones(1)}, tmp_path / "ck.npz")
     with pytest.raises(TypeError, match="cannot store"):
         tg.save({"f": lambda: 0}, tmp_path / "ck.npz")
     assert os.listdir(tmp_path) == []

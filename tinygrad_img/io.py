@@ -58,9 +58,9 @@ def _flatten(obj, prefix, arrays):
             elif not isinstance(k, str):
                 raise TypeError(f"save: dict keys must be str or int, got {k!r} under {prefix or 'the top level'!r}")
             k = str(int(k)) if not isinstance(k, str) else k
-            if not k or "/" in k or k == _META:
-                raise ValueError(f"save: key {k!r} under {prefix or 'the top level'!r} is empty, contains '/' "
-                                 f"or is reserved")
+            if not k or "/" in k or "\x00" in k or k == _META:  # a zip member name ends at NUL
+                raise ValueError(f"save: key {k!r} under {prefix or 'the top level'!r} is empty, contains "
+                                 f"'/' or NUL, or is reserved")
             node[k] = _flatten(v, f"{prefix}/{k}" if prefix else k, arrays)
         return {"d": node, "int_keys": int_keys} if int_keys else {"d": node}
     if isinstance(obj, (list, tuple)):
