@@ -15,6 +15,11 @@ import os
 import statistics
 import sys
 
+# Both engines' thread pools sleep when idle (OpenMP's passive wait policy), so in the
+# interleaved runs neither side's spinning workers steal the 2 cores from the other; with
+# spinning pools each engine slowed the other (the 64-channel conv forward ran 2x slower).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import torch
 import torch.nn.functional as TF
