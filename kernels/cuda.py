@@ -70,13 +70,14 @@ def _ints(*values):
 
 
 def set_conv_algorithm(mode):
-    """Force one conv algorithm ("implicit", "implicit_64", "implicit_128" or "im2col"), or
-    "auto" (autotune; the default, or env TINYGRAD_IMG_CONV_ALGO). Returns the previous setting."""
+    """Force one conv algorithm ("implicit", "implicit_64", "implicit_128" or "im2col") or "auto"
+    (autotune); None clears the override, so env TINYGRAD_IMG_CONV_ALGO (default "auto") decides.
+    Returns the previous override (None when there was none), ready to be passed back."""
     global _forced_algorithm
-    if mode not in cl.CONV_ALGORITHMS:
-        raise ValueError(f"set_conv_algorithm: mode must be one of {cl.CONV_ALGORITHMS}, got {mode!r}")
+    if mode is not None and mode not in cl.CONV_ALGORITHMS:
+        raise ValueError(f"set_conv_algorithm: mode must be one of {cl.CONV_ALGORITHMS} or None, got {mode!r}")
     prev, _forced_algorithm = _forced_algorithm, mode
-    return prev or cl.conv_algorithm_setting()
+    return prev
 
 
 def event_seconds(fn):

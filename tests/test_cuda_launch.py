@@ -124,6 +124,14 @@ def test_conv_algorithm_setting(monkeypatch):
         cuda.set_conv_algorithm("winograd")
 
 
+def test_set_conv_algorithm_restores_the_environment_choice(monkeypatch):
+    monkeypatch.setenv("TINYGRAD_IMG_CONV_ALGO", "im2col")
+    prev = cuda.set_conv_algorithm("implicit_64")
+    assert prev is None and cuda._forced_algorithm == "implicit_64"
+    assert cuda.set_conv_algorithm(prev) == "implicit_64"
+    assert cuda._forced_algorithm is None  # the env variable decides again, not a forced "auto"
+
+
 def test_every_contract_kernel_is_registered_for_cuda_without_cupy():
     had_cupy = "cupy" in sys.modules
     for name in CONTRACT:
