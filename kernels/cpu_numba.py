@@ -27,8 +27,9 @@ PARALLEL_MIN_ELEMENTS = POOL_PARALLEL_MIN_ELEMENTS = int(os.environ.get("TINYGRA
 
 @njit(cache=True)
 def _valid(o, s, offset, size):
-    """Range [lo, hi) of output positions q with 0 <= q*s - offset < size."""
-    lo = max(0, (offset + s - 1) // s)
+    """Range [lo, hi) of output positions q with 0 <= q*s - offset < size, within [0, o]
+    (lo is clamped to o, so a tap with no valid position writes nothing past its own row)."""
+    lo = min(o, max(0, (offset + s - 1) // s))
     hi = min(o, (size - 1 + offset) // s + 1)
     return lo, max(lo, hi)
 

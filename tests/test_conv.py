@@ -86,6 +86,19 @@ def test_conv_transpose2d_matches_torch(case):
                  lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, s, p, op, g, d), [x, wt, b])
 
 
+@pytest.mark.parametrize("fn", [lambda x, w: F.conv2d(x, w, None, 1, 1),
+                                lambda x, w: F.conv2d(x, w[:, :, :1, :1]),
+                                lambda x, w: F.conv_transpose2d(x, w.transpose(1, 0, 2, 3), None, 2, 1)],
+                         ids=["conv2d", "conv2d_1x1", "conv_transpose2d"])
+def test_empty_batch_gives_empty_output_and_gradients(fn):
+    x = tg.zeros(0, 3, 5, 4, requires_grad=True)
+    w = tg.Tensor(np.random.default_rng(11).standard_normal((6, 3, 3, 3)), requires_grad=True)
+    y = fn(x, w)
+    assert y.shape[0] == 0
+    y.sum().backward()
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape and not w.grad.numpy().any()
+
+
 @requires_torch
 def test_conv2d_non_contiguous_matches_torch():
     base = np.random.default_rng(7).standard_normal((9, 8, 4, 3), dtype=np.float32)

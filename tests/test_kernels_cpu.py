@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 import tinygrad_img as tg
 import tinygrad_img.functional as F
 from tinygrad_img.kernels import cpu_numba, get, lookup, registry
+from tinygrad_img.kernels.geometry import out_size
 from tinygrad_img.ops import depthwise
 from tinygrad_img.ops.conv import Geometry
 
@@ -148,3 +149,18 @@ def test_depthwise_kernels_match_shift_and_add(parallel, case, multiplier, seed)
     for a, b in zip(got, expected):
         assert a.dtype == np.float32 and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_numba_im2col_units_write_only_their_own_row():
+    # A dilated 'same' 3x3 conv on a height-1 map: most taps have no valid output row; each
+    # unit of the (parallel) driver must still leave every other unit's row untouched.
+    x = np.arange(1, 4, dtype=np.float32).reshape(1, 1, 1, 3)
+    geo = (3, 3, 1, 1, 2, 2, 2, 2)  # kh kw sh sw ph pw dh dw
+    oh, ow = out_size(1, 3, 1, 2, 2), out_size(3, 3, 1, 2, 2)
+    expected = get("im2col", "reference")(x, *geo).reshape(9, -1)
+    for r in range(9):
+        col = np.full((1, 3, 3, 1, oh, ow), np.nan, np.float32)
+        cpu_numba._im2col(x, col, *geo, r, r + 1)
+        rows = col.reshape(9, -1)
+        np.testing.assert_array_equal(rows[r], expected[r])
+        assert np.isnan(np.delete(rows, r, axis=0)).all(), f"unit {r} wrote outside its row"

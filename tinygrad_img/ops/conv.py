@@ -83,6 +83,8 @@ class Geometry(namedtuple("Geometry", "kh kw sh sw ph pw dh dw groups")):
 
 def _chunks(xp, n, sample_bytes):
     """Equal slices of the batch whose column buffers fit the limit (at least one sample each)."""
+    if n == 0:
+        return []
     cap = _limit if xp.__name__ != "numpy" else min(_limit, _CPU_CHUNK_BYTES)
     count = -(-n // max(1, cap // max(sample_bytes, 1)))
     size = -(-n // count)
