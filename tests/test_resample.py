@@ -71,3 +71,12 @@ def test_resampling_matrices_are_built_once_per_shape_device_and_dtype():
     pooled = F.adaptive_avg_pool2d(x, (3, 2))
     np.testing.assert_allclose(pooled.numpy()[..., 0, 0], x.numpy()[..., 0:3, 0:3].mean(axis=(-2, -1)), rtol=1e-6)
     assert device_matrix.cache_info().hits >= hits + 2
+
+
+def test_adaptive_avg_pool2d_output_size_forms():
+    x = tg.Tensor(np.arange(2 * 3 * 4 * 6, dtype=np.float32).reshape(2, 3, 4, 6))
+    y = F.adaptive_avg_pool2d(x, np.int64(2))
+    np.testing.assert_allclose(y.numpy(), x.numpy().reshape(2, 3, 2, 2, 2, 3).mean(axis=(3, 5)))
+    assert F.adaptive_avg_pool2d(x, (None, 3)).shape == (2, 3, 4, 3)
+    with pytest.raises(ValueError, match="adaptive_avg_pool2d: output_size must be an int or a pair"):
+        F.adaptive_avg_pool2d(x, (1, 2, 3))

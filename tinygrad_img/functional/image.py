@@ -1,4 +1,6 @@
 """Image functions: convolution, pooling, resampling, normalisation, dropout and embedding."""
+import numpy as np
+
 from .. import random
 from ..ops.conv import Conv2d, ConvTranspose2d
 from ..ops.norm import Normalize
@@ -51,7 +53,12 @@ def adaptive_avg_pool2d(x, output_size):
     x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"adaptive_avg_pool2d: expected a 4-D input (N, C, H, W), got shape {x.shape}")
-    sizes = (output_size, output_size) if output_size is None or isinstance(output_size, int) else output_size
+    if output_size is None or isinstance(output_size, (int, np.integer)):
+        sizes = (output_size, output_size)
+    else:
+        sizes = tuple(output_size)
+        if len(sizes) != 2:
+            raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
     h, w = x.shape[2:]
     oh, ow = (h if sizes[0] is None else int(sizes[0])), (w if sizes[1] is None else int(sizes[1]))
     if oh <= 0 or ow <= 0:
