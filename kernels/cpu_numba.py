@@ -22,7 +22,7 @@ from .registry import register
 # kernels 7x slower than the serial kernels (and slowed PyTorch's OpenMP pool
 # in the same process). So the drivers are opt-in, for huge arrays or via
 # $TINYGRAD_IMG_NUMBA_PARALLEL_MIN (elements).
-PARALLEL_MIN_ELEMENTS = POOL_PARALLEL_MIN_ELEMENTS = int(os.environ.get("TINYGRAD_IMG_NUMBA_PARALLEL_MIN", 1 << 28))
+PARALLEL_MIN_ELEMENTS = int(os.environ.get("TINYGRAD_IMG_NUMBA_PARALLEL_MIN", 1 << 28))
 
 
 @njit(cache=True)
@@ -291,7 +291,7 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     shape = (n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
     y = np.empty(shape, dtype=x.dtype)
     argmax = np.empty(shape, dtype=np.int64)
-    _run(_maxpool_fwd, _maxpool_fwd_par, x.size >= POOL_PARALLEL_MIN_ELEMENTS, n * c,
+    _run(_maxpool_fwd, _maxpool_fwd_par, x.size >= PARALLEL_MIN_ELEMENTS, n * c,
          np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
     return y, argmax
 
@@ -299,7 +299,7 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
 @register("maxpool2d_backward", "numba")
 def maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw):
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _run(_maxpool_bwd, _maxpool_bwd_par, gx.size >= POOL_PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
+    _run(_maxpool_bwd, _maxpool_bwd_par, gx.size >= PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
          np.ascontiguousarray(gy), np.ascontiguousarray(argmax), gx)
     return gx
 
@@ -308,7 +308,7 @@ def maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw):
 def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     n, c, h, w = x.shape
     y = np.empty((n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)), dtype=x.dtype)
-    _run(_avgpool_fwd, _avgpool_fwd_par, x.size >= POOL_PARALLEL_MIN_ELEMENTS, n * c,
+    _run(_avgpool_fwd, _avgpool_fwd_par, x.size >= PARALLEL_MIN_ELEMENTS, n * c,
          np.ascontiguousarray(x), y, avg_divisor(x.shape, kh, kw, sh, sw, ph, pw, count_include_pad, x.dtype),
          kh, kw, sh, sw, ph, pw)
     return y
@@ -318,7 +318,7 @@ def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
 def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad):
     share = gy / avg_divisor(x_shape, kh, kw, sh, sw, ph, pw, count_include_pad, gy.dtype)
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _run(_avgpool_bwd, _avgpool_bwd_par, gx.size >= POOL_PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
+    _run(_avgpool_bwd, _avgpool_bwd_par, gx.size >= PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
          share, gx, kh, kw, sh, sw, ph, pw)
     return gx
 

@@ -7,6 +7,11 @@ def out_size(size, k, s, p, d=1):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+def window(start, stride, count):
+    """The slice picking ``count`` positions ``start, start + stride, ...``."""
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
 def _is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 

@@ -6,13 +6,8 @@ argument order follow the contract in :mod:`registry`.
 """
 import numpy as np
 
-from .geometry import out_size
+from .geometry import out_size, window
 from .registry import register
-
-
-def window(start, stride, count):
-    """The slice picking ``count`` positions ``start, start + stride, ...``."""
-    return slice(start, start + stride * (count - 1) + 1, stride)
 
 
 @register("im2col", "reference")
@@ -64,7 +59,7 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
             better = (win > y) | np.isnan(win)
             y = np.where(better, win, y)
             argmax = np.where(better, (rows[:, None] + i) * w + (cols + j), argmax)
-    return y, argmax.astype(np.int64)
+    return y, argmax.astype(np.int64, copy=False)
 
 
 @register("maxpool2d_backward", "reference")

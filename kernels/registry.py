@@ -11,7 +11,8 @@ kh/kw the kernel, sh/sw stride, ph/pw padding, dh/dw dilation):
   x (N, C, H, W) -> col (C, kh, kw, N, OH, OW), col[c, i, j, n, y, x] =
   x_padded[n, c, y*sh + i*dh, x*sw + j*dw].
 - ``col2im(col, x_shape, kh, kw, sh, sw, ph, pw, dh, dw) -> gx`` the adjoint
-  (sums every column entry back onto its pixel; a gather, one output pixel at a time).
+  (sums every column entry back onto its pixel; each parallel unit owns the pixels it writes, so
+  no two units add into the same memory).
 - ``maxpool2d_forward(x, kh, kw, sh, sw, ph, pw) -> (y, argmax)``; argmax int64
   holds the winner's flat index h*W + w in its (n, c) plane; padding is -inf.
 - ``maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw) -> gx``

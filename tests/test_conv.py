@@ -169,3 +169,8 @@ def test_conv_transpose2d_errors():
         F.conv_transpose2d(tg.zeros(1, 3, 4, 4), tg.zeros(2, 3, 3, 3))
     with pytest.raises(TypeError, match="conv2d: stride must be an int or a pair"):
         F.conv2d(tg.zeros(1, 1, 4, 4), tg.zeros(1, 1, 3, 3), stride="two")
+
+
+def test_zero_size_kernel_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"conv2d: kernel size must be positive, got \(0, 3\)"):
+        F.conv2d(tg.zeros(1, 1, 4, 4), tg.zeros(2, 1, 0, 3))

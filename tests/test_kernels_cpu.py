@@ -36,12 +36,12 @@ def pool_cases(draw):
 @contextlib.contextmanager
 def _always_parallel():
     """Send even tiny arrays through the prange drivers."""
-    saved = cpu_numba.PARALLEL_MIN_ELEMENTS, cpu_numba.POOL_PARALLEL_MIN_ELEMENTS
-    cpu_numba.PARALLEL_MIN_ELEMENTS = cpu_numba.POOL_PARALLEL_MIN_ELEMENTS = 0
+    saved = cpu_numba.PARALLEL_MIN_ELEMENTS
+    cpu_numba.PARALLEL_MIN_ELEMENTS = 0
     try:
         yield
     finally:
-        cpu_numba.PARALLEL_MIN_ELEMENTS, cpu_numba.POOL_PARALLEL_MIN_ELEMENTS = saved
+        cpu_numba.PARALLEL_MIN_ELEMENTS = saved
 
 
 def _both(name):

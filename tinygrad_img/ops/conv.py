@@ -16,7 +16,7 @@ from collections import namedtuple
 from ..autograd import Function
 from ..backend import device_of, get_array_module
 from ..kernels import registry
-from ..kernels.geometry import pair
+from ..kernels.geometry import out_size, pair
 from . import depthwise
 
 _limit = int(os.environ.get("TINYGRAD_IMG_IM2COL_BYTES", 256 << 20))
@@ -46,6 +46,8 @@ class Geometry(namedtuple("Geometry", "kh kw sh sw ph pw dh dw groups")):
     def make(cls, op, kernel, stride, padding, dilation, groups):
         (kh, kw), (sh, sw) = kernel, pair(stride, "stride", op)
         (ph, pw), (dh, dw) = pair(padding, "padding", op), pair(dilation, "dilation", op)
+        if min(kh, kw) <= 0:
+            raise ValueError(f"{op}: kernel size must be positive, got {(kh, kw)}")
         if min(sh, sw) <= 0:
             raise ValueError(f"{op}: stride must be positive, got {(sh, sw)}")
         if min(dh, dw) <= 0:
@@ -61,8 +63,7 @@ class Geometry(namedtuple("Geometry", "kh kw sh sw ph pw dh dw groups")):
         return self[:8]
 
     def out_hw(self, h, w):
-        return ((h + 2 * self.ph - self.dh * (self.kh - 1) - 1) // self.sh + 1,
-                (w + 2 * self.pw - self.dw * (self.kw - 1) - 1) // self.sw + 1)
+        return out_size(h, self.kh, self.sh, self.ph, self.dh), out_size(w, self.kw, self.sw, self.pw, self.dw)
 
     def pairs(self):
         return (self.sh, self.sw), (self.ph, self.pw), (self.dh, self.dw)

@@ -7,7 +7,7 @@ has none, as kh*kw shifted multiply-adds over whole ``xp`` slices.
 """
 from ..backend import device_of, get_array_module
 from ..kernels import registry
-from ..kernels.reference import window
+from ..kernels.geometry import window
 
 
 def applies(x_shape, w_shape, groups):
