@@ -86,6 +86,24 @@ def test_conv_transpose2d_matches_torch(case):
                  lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, s, p, op, g, d), [x, wt, b])
 
 
+@requires_torch
+@pytest.mark.parametrize("stride,dilation,output_padding", [(1, 2, 1), ((2, 1), 3, (2, 1)), (2, 2, 1)])
+def test_conv_transpose2d_output_padding_up_to_the_dilation_matches_torch(stride, dilation, output_padding):
+    # PyTorch allows output_padding < max(stride, dilation)
+    rng = np.random.default_rng(10)
+    x, wt, b = (rng.standard_normal(s, dtype=np.float32) for s in [(2, 3, 5, 4), (3, 2, 3, 3), (2,)])
+    check_parity(lambda x, w, b: F.conv_transpose2d(x, w, b, stride, 1, output_padding, 1, dilation),
+                 lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, stride, 1, output_padding, 1,
+                                                                       dilation), [x, wt, b])
+
+
+def test_conv_transpose2d_output_padding_gradcheck():
+    rng = np.random.default_rng(12)
+    x = tg.Tensor(rng.standard_normal((1, 2, 3, 3)), dtype="float64", requires_grad=True)
+    w = tg.Tensor(rng.standard_normal((2, 2, 2, 2)), dtype="float64", requires_grad=True)
+    assert tg.gradcheck(lambda x, w: F.conv_transpose2d(x, w, None, 1, 0, 1, 1, 2), [x, w])
+
+
 @pytest.mark.parametrize("fn", [lambda x, w: F.conv2d(x, w, None, 1, 1),
                                 lambda x, w: F.conv2d(x, w[:, :, :1, :1]),
                                 lambda x, w: F.conv_transpose2d(x, w.transpose(1, 0, 2, 3), None, 2, 1)],

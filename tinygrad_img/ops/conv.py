@@ -277,9 +277,9 @@ class ConvTranspose2d(Function):
         self.geo = geo = Geometry.make(op, w.shape[2:], *self.options)
         _check_conv(op, x, w, b, geo, w.shape[0])
         oph, opw = self.output_padding
-        if not (0 <= oph < geo.sh and 0 <= opw < geo.sw):
+        if not (0 <= oph < max(geo.sh, geo.dh) and 0 <= opw < max(geo.sw, geo.dw)):
             raise ValueError(f"{op}: output_padding {self.output_padding} must be non-negative and smaller "
-                             f"than the stride {(geo.sh, geo.sw)}")
+                             f"than the stride {(geo.sh, geo.sw)} or the dilation {(geo.dh, geo.dw)}")
         n, _, h, wd = x.shape
         out = (n, w.shape[1] * geo.groups,
                (h - 1) * geo.sh - 2 * geo.ph + geo.dh * (geo.kh - 1) + oph + 1,
@@ -295,9 +295,15 @@ class ConvTranspose2d(Function):
         return y
 
     def backward(self, gy):
-        gy = get_array_module(gy).ascontiguousarray(gy)
-        gx = conv2d_forward(gy, self.w, self.geo) if self.needs_grad[0] else None
-        gw = conv2d_backward_weight(self.x, gy, self.w.shape, self.geo) if self.needs_grad[1] else None
+        xp = get_array_module(gy)
+        gy = xp.ascontiguousarray(gy)
+        h, wd = self.x.shape[2:]
+        # With output_padding >= stride (allowed up to the dilation) a conv over gy has extra
+        # positions past x's last row/column; x is zero there, so they add nothing to dW.
+        oh, ow = self.geo.out_hw(*gy.shape[2:])
+        x = self.x if (oh, ow) == (h, wd) else xp.pad(self.x, ((0, 0), (0, 0), (0, oh - h), (0, ow - wd)))
+        gx = conv2d_forward(gy, self.w, self.geo)[:, :, :h, :wd] if self.needs_grad[0] else None
+        gw = conv2d_backward_weight(x, gy, self.w.shape, self.geo) if self.needs_grad[1] else None
         if len(self.needs_grad) == 3:
             return gx, gw, _bias_grad(gy) if self.needs_grad[2] else None
         return gx, gw
