@@ -33,7 +33,7 @@ from . import functional, nn  # noqa: E402
 from . import optim  # noqa: E402
 from .io import load, save  # noqa: E402
 from . import data  # noqa: E402
-from .tensor_methods import cat, concatenate, matmul, maximum, minimum, pad, stack, where
+from .tensor_functions import cat, concatenate, matmul, maximum, minimum, pad, stack, where
 
 float16, float32, float64 = _np.float16, _np.float32, _np.float64
 int32, int64, bool_ = _np.int32, _np.int64, _np.bool_

@@ -14,7 +14,7 @@ import numpy as np
 from .. import functional as F
 from ..kernels.geometry import pair
 from ..tensor import Tensor
-from ..tensor_methods import pad
+from ..tensor_functions import pad
 from .layer import Layer, glorot_uniform, zeros
 
 __all__ = ["Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",

@@ -13,7 +13,7 @@ from .. import functional as F
 from ..creation import zeros
 from ..ops.rnn import GATES
 from ..tensor import Tensor
-from ..tensor_methods import cat, stack
+from ..tensor_functions import cat, stack
 from . import init
 from .layers import new_parameter
 from .module import Module
