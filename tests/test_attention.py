@@ -57,18 +57,23 @@ def test_sdpa_gradcheck_with_seeded_dropout():
 
 
 def test_sdpa_dropout_is_seeded_and_scaled():
-    q, k, v = (tg.Tensor(arr(2, 16, 8)) for _ in range(3))
+    rng = np.random.default_rng(7)
+    q, k, v = (tg.Tensor(rng.standard_normal((4, 32, 8)).astype(np.float32)) for _ in range(3))
+    p = 0.3   # asymmetric: a drop probability of 1 - p or a scale of 1 / p would be caught
     tg.manual_seed(5)
-    out, w = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5, return_weights=True)
+    out, w = F.scaled_dot_product_attention(q, k, v, dropout_p=p, return_weights=True)
     tg.manual_seed(5)
-    out2 = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
+    out2 = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
     np.testing.assert_array_equal(out.numpy(), out2.numpy())
-    dropped = (w.numpy() == 0).mean()
-    assert 0.35 < dropped < 0.65
-    np.testing.assert_allclose(out.numpy(), w.numpy() @ v.numpy(), atol=1e-5)
-    full = F.scaled_dot_product_attention(q, k, v, return_weights=True)[1].numpy()
-    kept = w.numpy() != 0
-    np.testing.assert_allclose(w.numpy()[kept], 2 * full[kept], rtol=1e-5)
+    w = w.numpy()
+    full = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, return_weights=True)[1].numpy()
+    assert (full > 0).all()   # so a zero weight can only come from dropout
+    dropped = (w == 0).mean()
+    tol = 5 * np.sqrt(p * (1 - p) / w.size)   # 5 binomial standard deviations
+    assert abs(dropped - p) < tol, (dropped, tol)
+    np.testing.assert_allclose(out.numpy(), w @ v.numpy(), atol=1e-5)
+    kept = w != 0
+    np.testing.assert_allclose(w[kept], full[kept] / (1 - p), rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["bool", "float"])

@@ -65,19 +65,27 @@ def test_model_checkpoint_save_best_only(tmp_path):
     ckpt = callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}-{val_loss:.2f}.safetensors"),
                                      monitor="val_loss", save_best_only=True)
     ckpt.set_model(model)
+    x, _ = _data(8)
+    model.build((None, 6))
+    start, preds = model.get_weights(), []
     for epoch, val_loss in enumerate([1.0, 0.5, 0.7, 0.3]):
+        model.set_weights([w * (1 + 0.5 * epoch) for w in start])   # a different model every epoch
+        preds.append(model.predict(x))
         ckpt.on_epoch_end(epoch, {"val_loss": val_loss})
+    model.set_weights([-w for w in start])   # later changes must not reach the saved files
     names = [p.rsplit("/", 1)[-1] for p in ckpt.saved]
     assert names == ["m-01-1.00.safetensors", "m-02-0.50.safetensors", "m-04-0.30.safetensors"]
-    x, _ = _data(8)
-    np.testing.assert_array_equal(models.load_model(ckpt.saved[-1]).predict(x), model.predict(x))
+    for path, epoch in zip(ckpt.saved, [0, 1, 3]):   # each file holds the model of its (best) epoch
+        np.testing.assert_array_equal(models.load_model(path).predict(x), preds[epoch])
 
 
 def test_model_checkpoint_every_epoch_during_fit(tmp_path):
     x, y = _data()
     path = tmp_path / "last.safetensors"
-    _model().fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.ModelCheckpoint(path, monitor="loss")])
+    model = _model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.ModelCheckpoint(path, monitor="loss")])
     assert path.exists() and not list(tmp_path.glob(".tmp-*"))
+    np.testing.assert_array_equal(models.load_model(path).predict(x), model.predict(x))   # the last epoch's model
 
 
 def test_learning_rate_scheduler_sets_rate_each_epoch():

@@ -48,7 +48,11 @@ def test_digits_cnn_end_to_end_and_save_load_round_trip(digits8, tmp_path):
     np.testing.assert_array_equal(restored.predict(xt), probs)
     assert restored.evaluate(xt, yt, verbose=0) == pytest.approx([loss, acc])
     assert restored.optimizer.learning_rate == pytest.approx(0.001)
-    restored.fit(x[:64], y[:64], epochs=1, verbose=0)   # a loaded model trains on
+    before_w = [w.copy() for w in restored.get_weights()]
+    before_loss = restored.evaluate(x[:64], y[:64], verbose=0)[0]
+    restored.fit(x[:64], y[:64], epochs=3, verbose=0)   # a loaded model trains on
+    assert all(not np.array_equal(a, b) for a, b in zip(before_w, restored.get_weights()))
+    assert restored.evaluate(x[:64], y[:64], verbose=0)[0] < before_loss
 
 
 def test_summary_matches_keras_for_the_articles_mnist_cnn():

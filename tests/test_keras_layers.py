@@ -171,6 +171,65 @@ def test_lstm_matches_torch_with_copied_weights():
     np.testing.assert_array_equal(layer.bias.numpy()[6:12], 1.0)   # unit_forget_bias
 
 
+def _set_recurrent_weights(layer, x, rng):
+    """Build ``layer`` on x, give it random weights with nonzero biases; return them as float64."""
+    layer(tg.Tensor(x))
+    for p in (layer.kernel, layer.recurrent_kernel, layer.bias):
+        p.data[...] = (rng.standard_normal(p.shape) * 0.5).astype(np.float32)
+    return [p.numpy().astype(np.float64) for p in (layer.kernel, layer.recurrent_kernel, layer.bias)]
+
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_simple_rnn_values_match_numpy_formula(activation):
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    layer = layers.SimpleRNN(6, activation=activation, return_sequences=True)
+    w, u, b = _set_recurrent_weights(layer, x, rng)
+    act = np.tanh if activation == "tanh" else (lambda a: np.maximum(a, 0.0))
+    h, seq = np.zeros((3, 6)), []
+    for t in range(5):
+        h = act(x[:, t].astype(np.float64) @ w + h @ u + b)   # h_t = act(x_t W + h_{t-1} U + b)
+        seq.append(h)
+    np.testing.assert_allclose(layer(tg.Tensor(x)).numpy(), np.stack(seq, 1), rtol=1e-4, atol=1e-5)
+    if activation == "relu":
+        assert (np.stack(seq) > 1.0).any()   # values tanh could never produce
+
+
+def test_gru_values_match_the_articles_formula():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    layer = layers.GRU(6, return_sequences=True)
+    w, u, b = _set_recurrent_weights(layer, x, rng)
+    b_in, b_rec, H = b[0], b[1], 6
+    h, seq = np.zeros((3, 6)), []
+    for t in range(5):
+        gi = x[:, t].astype(np.float64) @ w + b_in   # kernel columns: gates r, z, n
+        r = _sigmoid(gi[:, :H] + h @ u[:, :H] + b_rec[:H])
+        z = _sigmoid(gi[:, H:2 * H] + h @ u[:, H:2 * H] + b_rec[H:2 * H])
+        n = np.tanh(gi[:, 2 * H:] + (r * h) @ u[:, 2 * H:] + b_rec[2 * H:])
+        h = (1 - z) * h + z * n
+        seq.append(h)
+    np.testing.assert_allclose(layer(tg.Tensor(x)).numpy(), np.stack(seq, 1), rtol=1e-4, atol=1e-5)
+
+
+def test_lstm_values_match_numpy_formula():
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    layer = layers.LSTM(6)
+    w, u, b = _set_recurrent_weights(layer, x, rng)
+    h, c, H = np.zeros((3, 6)), np.zeros((3, 6)), 6
+    for t in range(5):
+        g = x[:, t].astype(np.float64) @ w + h @ u + b   # gates i, f, C~, o
+        i, f, o = _sigmoid(g[:, :H]), _sigmoid(g[:, H:2 * H]), _sigmoid(g[:, 3 * H:])
+        c = f * c + i * np.tanh(g[:, 2 * H:3 * H])
+        h = o * np.tanh(c)
+    np.testing.assert_allclose(layer(tg.Tensor(x)).numpy(), h, rtol=1e-4, atol=1e-5)
+
+
 def test_augmentation_layers_train_only():
     x = np.random.default_rng(5).random((4, 8, 8, 3)).astype(np.float32)
     for layer in (layers.RandomFlip("horizontal_and_vertical"), layers.RandomRotation(0.1),
@@ -180,6 +239,32 @@ def test_augmentation_layers_train_only():
         layer.train()
         out = layer(tg.Tensor(x)).numpy()
         assert out.shape == x.shape and not np.array_equal(out, x)
+
+
+def test_random_flip_horizontal_mirrors_whole_images_along_width():
+    x = np.random.default_rng(7).random((16, 5, 6, 3)).astype(np.float32)
+    layer = layers.RandomFlip("horizontal")
+    layer.eval()
+    np.testing.assert_array_equal(layer(tg.Tensor(x)).numpy(), x)
+    layer.train()
+    tg.manual_seed(0)
+    out = layer(tg.Tensor(x)).numpy()
+    flipped = x[:, :, ::-1, :]   # NHWC: width is axis 2
+    same = np.array([np.array_equal(o, a) for o, a in zip(out, x)])
+    mirrored = np.array([np.array_equal(o, f) for o, f in zip(out, flipped)])
+    assert (same | mirrored).all()
+    assert same.any() and mirrored.any()
+
+
+def test_gaussian_noise_has_the_stated_stddev():
+    x = np.random.default_rng(8).random((64, 32, 32, 3)).astype(np.float32)
+    layer = layers.GaussianNoise(0.2)
+    layer.eval()
+    np.testing.assert_array_equal(layer(tg.Tensor(x)).numpy(), x)
+    layer.train()
+    tg.manual_seed(0)
+    noise = layer(tg.Tensor(x)).numpy().astype(np.float64) - x
+    assert abs(noise.std() - 0.2) < 0.01 and abs(noise.mean()) < 0.01
 
 
 def test_bad_layer_arguments():

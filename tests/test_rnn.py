@@ -200,6 +200,19 @@ def test_gru_loads_pytorch_state_dict_but_computes_the_articles_formula():
     out, _ = ours(x)
     ref, _ = theirs(torch.tensor(x))
     assert np.abs(out.numpy() - ref.detach().numpy()).max() > 1e-3  # the articles' GRU is not PyTorch's
+    p = {k: v.detach().numpy().astype(np.float64) for k, v in theirs.state_dict().items()}
+    inp = x.astype(np.float64)
+    for layer in range(2):
+        outs = []
+        for sfx in ("", "_reverse"):
+            w = [p[f"{n}_l{layer}{sfx}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            h, seq = np.zeros((2, 4)), np.zeros((2, 5, 4))
+            for t in (range(4, -1, -1) if sfx else range(5)):
+                h = gru_ref(inp[:, t], h, *w)
+                seq[:, t] = h
+            outs.append(seq)
+        inp = np.concatenate(outs, axis=2)
+    np.testing.assert_allclose(out.numpy(), inp, rtol=1e-4, atol=1e-5)
 
 
 def test_cells_unbatched_and_default_state():
