@@ -40,8 +40,9 @@ def _format(path, op):
     raise ValueError(f"{op}: {path!r} must end in .safetensors or .npz (pickle is never used)")
 
 
-def to_numpy(x):
-    """A contiguous host array of a Tensor or array, shape kept (0-d stays 0-d)."""
+def storable_array(x):
+    """A contiguous host array of a Tensor or array as a checkpoint stores it: numeric dtypes only,
+    shape kept (0-d stays 0-d)."""
     arr = backend.to_device(x.data if isinstance(x, Tensor) else x, "cpu")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"save: arrays of dtype {arr.dtype} cannot be stored")
@@ -69,7 +70,7 @@ def _flatten(obj, prefix, arrays):
     if isinstance(obj, Tensor) or hasattr(obj, "__array_interface__") or backend.is_cupy_array(obj):
         if isinstance(obj, np.generic):
             return {"v": obj.item()}
-        arrays[prefix] = to_numpy(obj)
+        arrays[prefix] = storable_array(obj)
         return {"a": prefix}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"v": obj}

@@ -10,7 +10,7 @@ import os
 import safetensors.numpy
 from safetensors import safe_open
 
-from ..io import atomic_write, to_numpy
+from ..io import atomic_write, storable_array
 from . import losses, optimizers
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights"]
@@ -21,7 +21,7 @@ _KEY = "tinygrad_img.keras"
 def _atomic_save(tensors, path, metadata):
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    payload = safetensors.numpy.save({k: to_numpy(v) for k, v in tensors.items()}, metadata=metadata)
+    payload = safetensors.numpy.save({k: storable_array(v) for k, v in tensors.items()}, metadata=metadata)
     atomic_write(path, lambda f: f.write(payload))
 
 
