@@ -10,16 +10,8 @@ import math
 import numpy as np
 
 from .. import backend
+from ..kernels.geometry import pair
 from .transforms_base import Transform, check_range, uniform
-
-
-def _pair(name, value):
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    value = tuple(int(v) for v in value)
-    if len(value) != 2:
-        raise ValueError(f"{name}: expected an int or an (h, w) pair, got {value!r}")
-    return value
 
 
 def bilinear_sample(x, ys, xs, fill=0.0):
@@ -92,8 +84,8 @@ class RandomCrop(Transform):
     "edge"), then cut a ``size`` window at a uniformly random integer offset per image."""
 
     def __init__(self, size, padding=0, fill=0.0, padding_mode="constant"):
-        self.size = _pair("RandomCrop", size)
-        self.padding = _pair("RandomCrop", padding)
+        self.size = pair(size, "size", "RandomCrop")
+        self.padding = pair(padding, "padding", "RandomCrop")
         if min(self.padding) < 0 or min(self.size) < 1:
             raise ValueError(f"RandomCrop: size {self.size} must be positive and padding {self.padding} >= 0")
         if padding_mode not in ("constant", "reflect", "edge"):
@@ -155,7 +147,7 @@ class RandomResizedCrop(Transform):
     (clipped to the image) from each image and resize it bilinearly to ``size``."""
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
-        self.size = _pair("RandomResizedCrop", size)
+        self.size = pair(size, "size", "RandomResizedCrop", minimum=1)
         self.scale = check_range("RandomResizedCrop", scale, "scale", lowest=0.0)
         self.ratio = check_range("RandomResizedCrop", ratio, "ratio")
         if self.scale[1] > 1 or self.scale[1] == 0 or self.ratio[0] <= 0:
