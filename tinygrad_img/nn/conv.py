@@ -2,17 +2,12 @@
 import math
 
 from .. import functional as F
+from ..kernels.geometry import pair
 from . import init
 from .layers import new_parameter
 from .module import Module
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample"]
-
-
-def _pair(v):
-    if isinstance(v, str):
-        return v
-    return tuple(v) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
 
 class _ConvNd(Module):
@@ -28,8 +23,10 @@ class _ConvNd(Module):
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.kernel_size = pair(kernel_size, "kernel_size", name, minimum=1)
+        self.stride = pair(stride, "stride", name, minimum=1)
+        self.dilation = pair(dilation, "dilation", name, minimum=1)
+        self.padding = pair(padding, "padding", name, minimum=0)
         self.weight = new_parameter(*weight_shape, *self.kernel_size)
         self.register_parameter("bias", new_parameter(self.out_channels) if bias else None)
         self.reset_parameters()
@@ -44,7 +41,7 @@ class _ConvNd(Module):
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding not in ((0, 0), "valid"):
+        if self.padding != (0, 0):
             s += f", padding={self.padding}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
@@ -75,7 +72,7 @@ class ConvTranspose2d(_ConvNd):
                  groups=1, bias=True, dilation=1):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          (in_channels, out_channels // groups))
-        self.output_padding = _pair(output_padding)
+        self.output_padding = pair(output_padding, "output_padding", type(self).__name__, minimum=0)
 
     def forward(self, x):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
