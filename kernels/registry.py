@@ -43,14 +43,20 @@ def register(name, backend):
     return deco
 
 
+_loaded = set()
+
+
 def _load_backends(device):
-    # Importing a backend module registers its kernels.
+    # Importing a backend module registers its kernels; done once per device (lookup is on every op call).
+    if device in _loaded:
+        return
     if device == "cpu":
         from ..host_memory import keep_freed_memory
         from . import cpu_numba, reference  # noqa: F401
         keep_freed_memory()
     elif device == "cuda":
         from . import cuda  # noqa: F401
+    _loaded.add(device)
 
 
 def lookup(name, device, required=True):
