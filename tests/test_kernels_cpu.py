@@ -61,6 +61,25 @@ def test_im2col_col2im_parity(dtype, case, seed):
     np.testing.assert_array_equal(fast_col2im(col, shape, *geo), ref_col2im(col, shape, *geo))
 
 
+# stride 1 with OW == W: the Numba im2col copies each tap's rows as one shifted block
+# (cpu_numba._shifted_plane); these geometries all take that path, including taps whose
+# block would start before the first input plane or end past the last one.
+SAME_WIDTH = [((1, 1, 1, 1), (3, 3, 1, 1, 1, 1, 1, 1)), ((2, 3, 5, 7), (3, 3, 1, 1, 1, 1, 1, 1)),
+              ((3, 2, 6, 4), (5, 5, 1, 1, 2, 2, 1, 1)), ((2, 2, 7, 5), (3, 3, 1, 1, 2, 2, 2, 2)),
+              ((2, 3, 4, 6), (2, 3, 1, 1, 0, 1, 1, 1)), ((1, 2, 2, 3), (4, 5, 1, 1, 1, 2, 1, 1)),
+              ((2, 1, 3, 3), (1, 1, 1, 1, 1, 0, 1, 1))]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("shape,geo", SAME_WIDTH)
+def test_im2col_same_width_fast_path(shape, geo, parallel):
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    assert out_size(shape[3], geo[1], geo[3], geo[5], geo[7]) == shape[3]
+    with _always_parallel() if parallel else contextlib.nullcontext():
+        got = get("im2col", "numba")(x, *geo)
+    np.testing.assert_array_equal(got, get("im2col", "reference")(x, *geo))
+
+
 @settings(max_examples=10, deadline=None)
 @given(case=conv_cases(), seed=st.integers(0, 2 ** 16))
 def test_im2col_col2im_parallel_parity(case, seed):
