@@ -1,6 +1,8 @@
 """Scaled dot-product attention and the attention layers: float64 gradchecks for every mask
 kind, PyTorch parity, NaN-free fully masked rows, seeded dropout, MultiheadAttention with
 copied projections (self and cross attention), TransformerEncoderLayer, and the errors."""
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -280,3 +282,158 @@ def test_attention_reuses_the_linalg_swap_helper():
     assert attention_op._swap is linalg._swap
     a = np.arange(6).reshape(1, 2, 3)
     np.testing.assert_array_equal(linalg._swap(a), a.transpose(0, 2, 1))
+
+
+# ----- MultiheadAttention's add_bias_kv / add_zero_attn
+def _param_grads_match(ours, theirs):
+    grads = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads[name].grad.numpy(), atol=1e-4, rtol=1e-3, err_msg=name)
+
+
+@requires_torch
+@pytest.mark.parametrize("add_bias_kv,add_zero_attn", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("masks", ["none", "bool", "float", "padding+bool"])
+def test_mha_bias_kv_and_zero_attn_parity(add_bias_kv, add_zero_attn, masks):
+    torch.manual_seed(0)
+    kw = dict(add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn)
+    theirs = torch.nn.MultiheadAttention(8, 2, batch_first=True, **kw)
+    ours = tg.nn.MultiheadAttention(8, 2, **kw)
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
+    _copy(ours, theirs)
+    masks_kw = {}
+    if "bool" in masks:
+        masks_kw["attn_mask"] = ~bool_mask(4, 5)
+    if masks == "float":
+        masks_kw["attn_mask"] = arr(3 * 2, 4, 5)
+    if "padding" in masks:
+        kpm = np.zeros((3, 5), bool)
+        kpm[0, 2:] = True
+        masks_kw["key_padding_mask"] = kpm
+
+    def run(model, wrap):
+        def fn(q, kv):
+            out, w = model(q, kv, kv, **{k: wrap(v) for k, v in masks_kw.items()})
+            return out, w
+        return fn
+    check_parity(run(ours, tg.Tensor), run(theirs, torch.tensor), [arr(3, 4, 8), arr(3, 5, 8)])
+    _param_grads_match(ours, theirs)
+
+
+@requires_torch
+def test_mha_bias_kv_cross_attention_state_dicts_load_both_ways():
+    torch.manual_seed(0)
+    theirs = torch.nn.MultiheadAttention(8, 4, add_bias_kv=True, add_zero_attn=True, kdim=6, vdim=5,
+                                         batch_first=True)
+    ours = tg.nn.MultiheadAttention(8, 4, add_bias_kv=True, add_zero_attn=True, kdim=6, vdim=5)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert ours.bias_k.shape == ours.bias_v.shape == (1, 1, 8)
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    q, k, v = arr(2, 3, 8), arr(2, 7, 6), arr(2, 7, 5)
+    out, w = ours(q, k, v, average_attn_weights=False)
+    ref, rw = theirs(torch.tensor(q), torch.tensor(k), torch.tensor(v), average_attn_weights=False)
+    assert w.shape == (2, 4, 3, 9)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(w.numpy(), rw.detach().numpy(), atol=1e-6)
+
+
+def test_mha_extra_keys_gradcheck_and_causal_keeps_them_allowed():
+    m = tg.nn.MultiheadAttention(4, 2, add_bias_kv=True, add_zero_attn=True).to(dtype="float64")
+    x = arr(2, 3, 4).astype(np.float64)
+    causal, _ = m(x, x, x, is_causal=True, need_weights=False)
+    explicit, w = m(x, x, x, attn_mask=np.triu(np.ones((3, 3), bool), 1))
+    np.testing.assert_allclose(causal.numpy(), explicit.numpy(), atol=1e-12)
+    assert (w.numpy()[:, 0, 3:] > 0).all() and (w.numpy()[:, 0, 1:3] == 0).all()
+    assert tg.gradcheck(lambda q, k, bk, bv: _with(m, bias_k=bk, bias_v=bv)(q, k, k, key_padding_mask=[
+        [False, False, True], [False, False, False]])[0], [t64(x), t64(arr(2, 3, 4)), t64(m.bias_k.numpy()),
+                                                           t64(m.bias_v.numpy())])
+
+
+def _with(module, **tensors):
+    """The module with some parameters replaced by plain tensors (so gradcheck can perturb them)."""
+    for dotted, t in tensors.items():
+        owner, _, name = dotted.rpartition(".")
+        setattr(functools.reduce(getattr, owner.split("."), module) if owner else module, name, t)
+    return module
+
+
+# ----- TransformerEncoder
+@requires_torch
+@pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu"), (False, "callable")])
+def test_transformer_encoder_parity(norm_first, activation):
+    torch.manual_seed(0)
+    act_t, act_o = (torch.nn.GELU(), tg.nn.GELU()) if activation == "callable" else (activation, activation)
+    layer_t = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True,
+                                               norm_first=norm_first, activation=act_t)
+    theirs = torch.nn.TransformerEncoder(layer_t, 2, norm=torch.nn.LayerNorm(8), enable_nested_tensor=False)
+    layer_o = tg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, norm_first=norm_first,
+                                            activation=act_o)
+    ours = tg.nn.TransformerEncoder(layer_o, 2, norm=tg.nn.LayerNorm(8))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    _copy(ours, theirs)
+    ours.eval(), theirs.eval()
+    kpm = np.zeros((2, 5), bool)
+    kpm[0, 3:] = True
+    causal = np.triu(np.ones((5, 5), bool), 1)
+    check_parity(lambda x: ours(x, mask=tg.Tensor(causal), src_key_padding_mask=tg.Tensor(kpm)),
+                 lambda x: theirs(x, mask=torch.tensor(causal), src_key_padding_mask=torch.tensor(kpm)),
+                 [arr(2, 5, 8)])
+    _param_grads_match(ours, theirs)
+
+
+@requires_torch
+def test_transformer_encoder_time_first_without_norm_parity():
+    torch.manual_seed(0)
+    theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 4, 12, dropout=0.0), 3,
+                                         enable_nested_tensor=False)
+    ours = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 4, 12, dropout=0.0, batch_first=False), 3)
+    _copy(ours, theirs)
+    check_parity(lambda x: ours(x), lambda x: theirs(x), [arr(6, 2, 8)])
+    _param_grads_match(ours, theirs)
+
+
+def test_transformer_encoder_copies_are_independent():
+    layer = tg.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6)
+    enc = tg.nn.TransformerEncoder(layer, 2, norm=tg.nn.LayerNorm(4))
+    names = [n for n, _ in enc.named_parameters()]
+    assert names[0] == "layers.0.self_attn.in_proj_weight" and names[-1] == "norm.bias"
+    assert len(names) == 2 * len(list(layer.parameters())) + 2
+    w0, w1 = enc.layers[0].linear1.weight, enc.layers[1].linear1.weight
+    assert w0 is not layer.linear1.weight and w0 is not w1
+    np.testing.assert_array_equal(w0.numpy(), layer.linear1.weight.numpy())
+    w0.data[...] = 0
+    assert np.abs(w1.numpy()).sum() > 0 and np.abs(layer.linear1.weight.numpy()).sum() > 0
+    x = tg.Tensor(arr(2, 3, 4))
+    enc.eval()
+    out = enc(x, is_causal=True)
+    np.testing.assert_allclose(out.numpy(), enc(x, mask=np.triu(np.ones((3, 3), bool), 1)).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="TransformerEncoder: needs a Module layer and num_layers >= 1, got "
+                                         "TransformerEncoderLayer and 0"):
+        tg.nn.TransformerEncoder(layer, 0)
+    with pytest.raises(ValueError, match="activation must be 'relu', 'gelu' or a callable, got 'tanh'"):
+        tg.nn.TransformerEncoderLayer(4, 2, activation="tanh")
+
+
+def test_transformer_encoder_gradcheck():
+    enc = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0,
+                                                                 activation="gelu"),
+                                   2, norm=tg.nn.LayerNorm(4)).to(dtype="float64")
+    named = list(enc.named_parameters())
+    kpm = np.array([[False, False, True], [False, False, False]])
+
+    def fn(x, *ws):
+        return _with(enc, **dict(zip((n for n, _ in named), ws)))(x, src_key_padding_mask=kpm, is_causal=True)
+    assert tg.gradcheck(fn, [t64(arr(2, 3, 4))] + [t64(p.numpy()) for _, p in named])
+
+
+@pytest.mark.gpu
+def test_mha_extra_keys_and_encoder_on_gpu_match_cpu():
+    m = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0), 2)
+    m.layers[0].self_attn = tg.nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True)
+    x = arr(2, 4, 8)
+    ref = m(x, is_causal=True)
+    m.to("cuda")
+    out = m(tg.Tensor(x, device="cuda"), is_causal=True)
+    assert out.device == "cuda"
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5, rtol=1e-4)

@@ -305,3 +305,112 @@ def test_errors_name_the_shapes():
         m(tg.Tensor(arr(2, 3, 4), dtype="float64"))
     with pytest.raises(ValueError, match="nonlinearity"):
         tg.nn.RNN(2, 3, nonlinearity="sigmoid")
+
+
+# ----- LSTM with a projection (proj_size)
+@pytest.mark.parametrize("reverse,lengths", [(False, None), (True, [4, 1, 2])])
+def test_projected_recurrence_gradcheck(reverse, lengths):
+    T, B, I, H, P = 4, 3, 2, 3, 2
+    arrays = [arr(T, B, I), arr(B, P), arr(B, H), arr(4 * H, I), arr(4 * H, P), arr(P, H), arr(4 * H), arr(4 * H)]
+
+    def fn(x, h0, c0, w_ih, w_hh, w_hr, b_ih, b_hh):
+        return F.recurrence(x, h0, w_ih, w_hh, b_ih, b_hh, c0=c0, reverse=reverse, lengths=lengths, w_hr=w_hr)
+    assert tg.gradcheck(fn, [t64(a) for a in arrays])
+
+
+def test_projected_lstm_layer_gradcheck():
+    m = tg.nn.LSTM(2, 3, num_layers=2, bidirectional=True, proj_size=2).to(dtype="float64")
+    params = [p for _, p in m.named_parameters()]
+    names = [n for n, _ in m.named_parameters()]
+    assert m.weight_hr_l1_reverse.shape == (2, 3) and m.weight_ih_l1.shape == (12, 4)
+
+    def fn(x, h0, c0, *ws):
+        for n, w in zip(names, ws):
+            setattr(m, n, w)
+        out, (h, c) = m(x, (h0, c0))
+        return out, h, c
+    args = [t64(arr(2, 3, 2)), t64(arr(4, 2, 2)), t64(arr(4, 2, 3))] + \
+        [t64(p.numpy()) for p in params]
+    assert tg.gradcheck(fn, args)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+@requires_torch
+@pytest.mark.parametrize("bidirectional,batch_first", [(False, True), (True, True), (True, False)])
+def test_projected_lstm_parity_with_copied_weights(bidirectional, batch_first):
+    torch.manual_seed(0)
+    kw = dict(num_layers=2, bidirectional=bidirectional, batch_first=batch_first, proj_size=3)
+    ours, theirs = tg.nn.LSTM(4, 6, **kw), torch.nn.LSTM(4, 6, **kw)
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    D = 2 if bidirectional else 1
+    x = arr(3, 5, 4) if batch_first else arr(5, 3, 4)
+    h0, c0 = arr(2 * D, 3, 3), arr(2 * D, 3, 6)
+
+    def run(model):
+        def fn(x, h0, c0):
+            out, (h, c) = model(x, (h0, c0))
+            return out, h, c
+        return fn
+    check_parity(run(ours), run(theirs), [x, h0, c0])
+    params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), params[name].grad.numpy(), atol=1e-4, rtol=1e-3, err_msg=name)
+    # and back: our state dict loads into PyTorch
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+@requires_torch
+def test_projected_lstm_lengths_match_packed_sequences():
+    torch.manual_seed(0)
+    ours = tg.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    theirs = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True, proj_size=2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x, lengths = arr(3, 6, 3), [6, 2, 4]
+    out, (h, c) = ours(x, lengths=lengths)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(x), lengths, batch_first=True,
+                                                     enforce_sorted=False)
+    ref, (rh, rc) = theirs(packed)
+    ref, _ = torch.nn.utils.rnn.pad_packed_sequence(ref, batch_first=True, total_length=6)
+    for a, b in ((out, ref), (h, rh), (c, rc)):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_projected_lstm_shapes_and_errors():
+    m = tg.nn.LSTM(4, 6, num_layers=2, proj_size=2)
+    out, (h, c) = m(arr(3, 5, 4))
+    assert out.shape == (3, 5, 2) and h.shape == (2, 3, 2) and c.shape == (2, 3, 6)
+    out, (h, c) = m(arr(5, 4))  # unbatched
+    assert out.shape == (5, 2) and h.shape == (2, 2) and c.shape == (2, 6)
+    assert "proj_size=2" in repr(m)
+    with pytest.raises(ValueError, match=r"LSTM: proj_size must be in \[0, hidden_size\), got proj_size=6 "
+                                         r"with hidden_size=6"):
+        tg.nn.LSTM(4, 6, proj_size=6)
+    with pytest.raises(ValueError, match="LSTM: proj_size .* got proj_size=-1"):
+        tg.nn.LSTM(4, 6, proj_size=-1)
+    with pytest.raises(ValueError, match=r"initial state has shape \(2, 3, 6\), expected \(2, 3, 2\) "
+                                         r"\(num_layers \* directions, batch, proj_size\)"):
+        m(arr(3, 5, 4), (tg.zeros(2, 3, 6), tg.zeros(2, 3, 6)))
+    with pytest.raises(ValueError, match=r"w_hh must have shape \(4\*H, proj_size\), got \(24, 6\)"):
+        F.recurrence(arr(5, 3, 4), arr(3, 2), arr(24, 4), arr(24, 6), c0=arr(3, 6), w_hr=arr(2, 6))
+    with pytest.raises(ValueError, match="needs mode 'lstm'"):
+        F.recurrence(arr(5, 3, 4), arr(3, 2), arr(6, 4), arr(6, 2), mode="rnn_tanh", w_hr=arr(2, 6))
+
+
+@pytest.mark.gpu
+def test_projected_lstm_on_gpu_matches_cpu():
+    m = tg.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    x = arr(2, 5, 3)
+    ref = m(x, lengths=[5, 3])[0]
+    (ref * ref).sum().backward()
+    grads = {n: p.grad.numpy() for n, p in m.named_parameters()}
+    m.zero_grad()
+    m.to("cuda")
+    out = m(tg.Tensor(x, device="cuda"), lengths=[5, 3])[0]
+    (out * out).sum().backward()
+    assert out.device == "cuda"
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5, rtol=1e-4)
+    for n, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads[n], atol=1e-4, rtol=1e-3, err_msg=n)

@@ -15,11 +15,16 @@ from ..tensor import Tensor, as_tensor
 __all__ = ["rnn_cell", "lstm_cell", "gru_cell", "recurrence", "scaled_dot_product_attention"]
 
 
-def _check_weights(op, gates, x_features, w_ih, w_hh, b_ih, b_hh):
-    """Validate W_ih (G*H, I), W_hh (G*H, H) and the biases; return H."""
-    if w_hh.ndim != 2 or w_hh.shape[0] != gates * w_hh.shape[1]:
+def _check_weights(op, gates, x_features, w_ih, w_hh, b_ih, b_hh, w_hr=None):
+    """Validate W_ih (G*H, I), W_hh (G*H, H) (or (G*H, P) with a projection W_hr (P, H)) and the
+    biases; return H."""
+    if w_hr is not None:
+        if w_hr.ndim != 2 or w_hh.ndim != 2 or w_hh.shape != (gates * w_hr.shape[1], w_hr.shape[0]):
+            raise ValueError(f"{op}: with w_hr of shape {w_hr.shape} (proj_size, H), w_hh must have shape "
+                             f"({gates}*H, proj_size), got {w_hh.shape}")
+    elif w_hh.ndim != 2 or w_hh.shape[0] != gates * w_hh.shape[1]:
         raise ValueError(f"{op}: w_hh must have shape ({gates}*H, H), got {w_hh.shape}")
-    H = w_hh.shape[1]
+    H = w_hh.shape[0] // gates
     if w_ih.ndim != 2 or w_ih.shape[0] != gates * H:
         raise ValueError(f"{op}: w_ih of shape {w_ih.shape} does not match hidden size {H} "
                          f"(expected ({gates * H}, input_size))")
@@ -93,31 +98,36 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     return _run(Cell("gru"), "gru_cell", "gru", x, [("h", h)], w_ih, w_hh, b_ih, b_hh)
 
 
-def recurrence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, c0=None, mode="lstm", reverse=False, lengths=None):
+def recurrence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, c0=None, mode="lstm", reverse=False, lengths=None,
+               w_hr=None):
     """Run one recurrent layer direction over a time-major sequence x (T, B, I).
 
     Returns (out (T, B, H), h_n) or, for mode "lstm", (out, h_n, c_n). ``mode`` is one of
     "rnn_tanh", "rnn_relu", "lstm", "gru"; ``reverse`` walks t = T-1 .. 0; ``lengths`` (B ints)
-    marks padded steps t >= lengths[b], which keep the state and output zeros.
+    marks padded steps t >= lengths[b], which keep the state and output zeros. ``w_hr``
+    (P, H), lstm only, projects the state: h_t = W_hr (o_t * tanh(c_t)), so w_hh is (4H, P),
+    h0, out and h_n have P features and c0, c_n keep H (PyTorch's proj_size).
     """
     if mode not in GATES:
         raise ValueError(f"recurrence: mode must be one of {sorted(GATES)}, got {mode!r}")
-    x, h0, c0, w_ih, w_hh, b_ih, b_hh = (as_tensor(t) for t in (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
+    if w_hr is not None and mode != "lstm":
+        raise ValueError(f"recurrence: w_hr (a projection) needs mode 'lstm', got {mode!r}")
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr = (as_tensor(t) for t in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr))
     if x.ndim != 3:
         raise ValueError(f"recurrence: input must be (time, batch, features), got shape {x.shape}")
     T, B, _ = x.shape
-    H = _check_weights("recurrence", GATES[mode], x.shape[2], w_ih, w_hh, b_ih, b_hh)
+    H = _check_weights("recurrence", GATES[mode], x.shape[2], w_ih, w_hh, b_ih, b_hh, w_hr)
     states = [h0] + ([c0] if mode == "lstm" else [])
-    for name, s in zip(("h0", "c0"), states):
-        _check_state("recurrence", name, s, B, H)
+    for name, s, size in zip(("h0", "c0"), states, (w_hh.shape[1], H)):
+        _check_state("recurrence", name, s, B, size)
     _check_dtypes("recurrence", [("x", x), ("h0", h0), ("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh),
-                                 ("b_ih", b_ih), ("b_hh", b_hh)])
+                                 ("w_hr", w_hr), ("b_ih", b_ih), ("b_hh", b_hh)])
     if lengths is not None:
         lengths = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths).astype(np.int64)
         if lengths.shape != (B,) or (lengths < 1).any() or (lengths > T).any():
             raise ValueError(f"recurrence: lengths must be {B} integers in [1, {T}], got {lengths.tolist()}")
-    biases = tuple(b for b in (b_ih, b_hh) if b is not None)
-    return Recurrence(mode, reverse, lengths)(x, *states, w_ih, w_hh, *biases)
+    weights = tuple(w for w in (w_ih, w_hh, w_hr, b_ih, b_hh) if w is not None)
+    return Recurrence(mode, reverse, lengths, proj=w_hr is not None)(x, *states, *weights)
 
 
 def _allowed_mask(attn_mask, is_causal, L, S, xp):

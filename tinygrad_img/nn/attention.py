@@ -1,21 +1,24 @@
-"""Attention layers: MultiheadAttention, sinusoidal positional encoding, TransformerEncoderLayer.
+"""Attention layers: MultiheadAttention, sinusoidal positional encoding, TransformerEncoder(Layer).
 
 Parameter names, shapes, initialisation and mask conventions are PyTorch's, so its state dicts
 load by name and give the same outputs; everything is batch-first by default.
 """
+import copy
 import math
 
 import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, as_tensor
+from ..tensor_functions import cat, pad
 from . import init
+from .containers import ModuleList
 from .layers import Dropout, Linear, new_parameter
 from .module import Module
 from .norm import LayerNorm
 
 __all__ = ["MultiheadAttention", "sinusoidal_positional_encoding", "PositionalEncoding",
-           "TransformerEncoderLayer"]
+           "TransformerEncoderLayer", "TransformerEncoder"]
 
 
 class MultiheadAttention(Module):
@@ -29,9 +32,14 @@ class MultiheadAttention(Module):
     (B * num_heads, L, S)) or ``key_padding_mask`` ((B, S)) is True where attention is NOT
     allowed (the opposite of F.scaled_dot_product_attention); float masks are added to the
     scores. A query with no allowed key outputs zeros (PyTorch gives NaN).
+
+    ``add_bias_kv`` learns ``bias_k``, ``bias_v`` (1, 1, E), appended as one more key/value
+    position after the projections; ``add_zero_attn`` then appends a zero key and value (zero in
+    every head). Masks get an allowed (False / 0) column per appended position, as in PyTorch.
     """
 
-    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, kdim=None, vdim=None, batch_first=True):
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
+                 kdim=None, vdim=None, batch_first=True):
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
@@ -51,6 +59,9 @@ class MultiheadAttention(Module):
         self.out_proj = Linear(E, E, bias=bias)
         if bias:
             init.zeros_(self.out_proj.bias)
+        for name in ("bias_k", "bias_v"):
+            self.register_parameter(name, init.xavier_normal_(new_parameter(1, 1, E)) if add_bias_kv else None)
+        self.add_zero_attn = bool(add_zero_attn)
 
     def _project(self, query, key, value):
         E, b = self.embed_dim, self.in_proj_bias
@@ -64,9 +75,23 @@ class MultiheadAttention(Module):
             return qkv[..., :E], qkv[..., E:2 * E], qkv[..., 2 * E:]
         return F.linear(query, w[:E], bq), F.linear(key, w[E:2 * E], bk), F.linear(value, w[2 * E:], bv)
 
-    def _mask(self, attn_mask, key_padding_mask, B, L, S):
-        """One mask for F.scaled_dot_product_attention (True = may attend, or additive float)."""
+    def _extra_keys(self, k, v):
+        """Projected k, v (B, S, E) with bias_k / bias_v and then a zero position appended."""
+        B, E = k.shape[0], self.embed_dim
+        if self.bias_k is not None:
+            k = cat([k, self.bias_k.expand(B, 1, E)], axis=1)
+            v = cat([v, self.bias_v.expand(B, 1, E)], axis=1)
+        if self.add_zero_attn:
+            k, v = pad(k, ((0, 0), (0, 1), (0, 0))), pad(v, ((0, 0), (0, 1), (0, 0)))
+        return k, v
+
+    def _mask(self, attn_mask, key_padding_mask, B, L, S, extra=0, is_causal=False):
+        """One mask for F.scaled_dot_product_attention (True = may attend, or additive float);
+        ``extra`` appended key positions get an allowed (False / 0) column, also past a causal
+        mask (``is_causal``, which then joins the mask here instead of going to the attention)."""
         parts = []
+        if is_causal and extra:
+            parts.append(Tensor(np.triu(np.ones((L, S), dtype=bool), 1), device=self.out_proj.weight.device))
         if attn_mask is not None:
             attn_mask = as_tensor(attn_mask)
             if attn_mask.shape == (B * self.num_heads, L, S):
@@ -83,9 +108,13 @@ class MultiheadAttention(Module):
             parts.append(key_padding_mask.reshape(B, 1, 1, S))
         if not parts:
             return None
+        if extra:
+            parts = [pad(p, ((0, 0),) * (p.ndim - 1) + ((0, extra),)) for p in parts]
         if all(p.dtype == np.bool_ for p in parts):
-            allowed = ~parts[0].data if len(parts) == 1 else ~(parts[0].data | parts[1].data)
-            return Tensor(allowed)
+            masked = parts[0].data
+            for p in parts[1:]:
+                masked = masked | p.data
+            return Tensor(~masked)
         total = None
         for p in parts:
             if p.dtype == np.bool_:
@@ -97,7 +126,8 @@ class MultiheadAttention(Module):
                 average_attn_weights=True, is_causal=False):
         """query (B, L, E), key (B, S, kdim), value (B, S, vdim) (or unbatched, or time-first when
         batch_first=False) -> (output (B, L, E), weights (B, L, S) averaged over heads, or
-        (B, num_heads, L, S) when not ``average_attn_weights``, or None without ``need_weights``)."""
+        (B, num_heads, L, S) when not ``average_attn_weights``, or None without ``need_weights``;
+        S counts the appended bias_k / zero positions)."""
         query, key, value = as_tensor(query), as_tensor(key), as_tensor(value)
         single = query.ndim == 2
         if single:
@@ -112,10 +142,12 @@ class MultiheadAttention(Module):
         if key.shape[:2] != value.shape[:2] or key.shape[0] != B:
             raise ValueError(f"MultiheadAttention: query {query.shape}, key {key.shape} and value "
                              f"{value.shape} disagree on batch or key length")
-        q, k, v = (t.reshape(B, -1, self.num_heads, self.head_dim).transpose(1, 2)
-                   for t in self._project(query, key, value))
-        mask = self._mask(attn_mask, key_padding_mask, B, L, S)
-        res = F.scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal,
+        q, k, v = self._project(query, key, value)
+        k, v = self._extra_keys(k, v)
+        q, k, v = (t.reshape(B, -1, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        extra = k.shape[2] - S
+        mask = self._mask(attn_mask, key_padding_mask, B, L, S, extra, is_causal)
+        res = F.scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal and not extra,
                                              dropout_p=self.dropout if self.training else 0.0,
                                              return_weights=need_weights)
         out, weights = res if need_weights else (res, None)
@@ -129,7 +161,8 @@ class MultiheadAttention(Module):
         return out, weights
 
     def extra_repr(self):
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}"
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, kdim={self.kdim}, vdim={self.vdim}, "
+                f"add_bias_kv={self.bias_k is not None}, add_zero_attn={self.add_zero_attn}")
 
 
 def sinusoidal_positional_encoding(length, dim, base=10000.0, dtype=np.float32, device=None):
@@ -160,13 +193,15 @@ class PositionalEncoding(Module):
 class TransformerEncoderLayer(Module):
     """PyTorch's encoder layer: post-norm x = LN1(x + SA(x)); x = LN2(x + FF(x)), or with
     ``norm_first`` x = x + SA(LN1(x)); x = x + FF(LN2(x)); FF(x) = W2 dropout(act(W1 x)),
-    SA = MultiheadAttention self-attention, each sub-block output passed through dropout."""
+    SA = MultiheadAttention self-attention, each sub-block output passed through dropout.
+    ``activation`` is "relu", "gelu" (exact, erf-based) or any callable (a function or Module)."""
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
                  layer_norm_eps=1e-5, batch_first=True, norm_first=False, bias=True):
         super().__init__()
-        if activation not in ("relu", "gelu"):
-            raise ValueError(f"TransformerEncoderLayer: activation must be 'relu' or 'gelu', got {activation!r}")
+        if not callable(activation) and activation not in ("relu", "gelu"):
+            raise ValueError(f"TransformerEncoderLayer: activation must be 'relu', 'gelu' or a callable, "
+                             f"got {activation!r}")
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = Dropout(dropout)
@@ -175,7 +210,7 @@ class TransformerEncoderLayer(Module):
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
-        self.activation = F.relu if activation == "relu" else F.gelu
+        self.activation = activation if callable(activation) else F.relu if activation == "relu" else F.gelu
 
     def _sa(self, x, mask, padding, is_causal):
         return self.dropout1(self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=padding,
@@ -191,3 +226,23 @@ class TransformerEncoderLayer(Module):
             return x + self._ff(self.norm2(x))
         x = self.norm1(x + self._sa(x, src_mask, src_key_padding_mask, is_causal))
         return self.norm2(x + self._ff(x))
+
+
+class TransformerEncoder(Module):
+    """A stack of ``num_layers`` deep copies of ``encoder_layer`` (independent parameters, named
+    ``layers.0.`` ...), then the optional ``norm``: x = norm(layer_N(... layer_1(src))), every
+    layer getting the same ``mask``, ``src_key_padding_mask`` and ``is_causal`` (PyTorch's)."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None):
+        super().__init__()
+        if not isinstance(encoder_layer, Module) or int(num_layers) < 1:
+            raise ValueError(f"TransformerEncoder: needs a Module layer and num_layers >= 1, got "
+                             f"{type(encoder_layer).__name__} and {num_layers}")
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(int(num_layers))])
+        self.num_layers, self.norm = int(num_layers), norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=False):
+        x = as_tensor(src)
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+        return x if self.norm is None else self.norm(x)

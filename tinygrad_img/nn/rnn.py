@@ -2,7 +2,8 @@
 
 Parameters are named and shaped as PyTorch's (``weight_ih_l0`` (G*H, I), ``weight_hh_l0``
 (G*H, H), ``bias_ih_l0``, ``bias_hh_l0``, a ``_reverse`` suffix for the backward direction;
-cells use ``weight_ih`` ... without the layer suffix), so a PyTorch RNN or LSTM state dict
+cells use ``weight_ih`` ... without the layer suffix; an LSTM with ``proj_size`` P > 0 has
+``weight_hh_l0`` (4H, P) and ``weight_hr_l0`` (P, H)), so a PyTorch RNN or LSTM state dict
 loads by name and gives the same outputs. All start as U(-1/sqrt(H), 1/sqrt(H)), PyTorch's
 default. The GRU follows the articles' formula (see ``functional/sequence.py``): a PyTorch
 GRU state dict loads, but the outputs differ.
@@ -21,11 +22,13 @@ from .module import Module
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
 
 
-def _new_weights(module, suffix, gates, input_size, hidden_size, bias):
+def _new_weights(module, suffix, gates, input_size, hidden_size, bias, proj_size=0):
     setattr(module, "weight_ih" + suffix, new_parameter(gates * hidden_size, input_size))
-    setattr(module, "weight_hh" + suffix, new_parameter(gates * hidden_size, hidden_size))
+    setattr(module, "weight_hh" + suffix, new_parameter(gates * hidden_size, proj_size or hidden_size))
     for name in ("bias_ih", "bias_hh"):
         module.register_parameter(name + suffix, new_parameter(gates * hidden_size) if bias else None)
+    if proj_size:
+        setattr(module, "weight_hr" + suffix, new_parameter(proj_size, hidden_size))
 
 
 def _reset(module):
@@ -111,22 +114,26 @@ class _Recurrent(Module):
     mode = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
-                 bidirectional=False, mode=None):
+                 bidirectional=False, mode=None, proj_size=0):
         super().__init__()
         self.mode = mode or self.mode
         name = type(self).__name__
         if int(num_layers) < 1 or int(hidden_size) < 1:
             raise ValueError(f"{name}: num_layers and hidden_size must be >= 1, got {num_layers}, {hidden_size}")
+        if not 0 <= int(proj_size) < int(hidden_size):
+            raise ValueError(f"{name}: proj_size must be in [0, hidden_size), got proj_size={proj_size} "
+                             f"with hidden_size={hidden_size}")
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional = bidirectional
+        self.bidirectional, self.proj_size = bidirectional, int(proj_size)
         D = 2 if bidirectional else 1
         for layer in range(self.num_layers):
             for suffix in ("", "_reverse")[:D]:
-                size = self.input_size if layer == 0 else self.hidden_size * D
-                _new_weights(self, f"_l{layer}{suffix}", GATES[self.mode], size, self.hidden_size, bias)
+                size = self.input_size if layer == 0 else (self.proj_size or self.hidden_size) * D
+                _new_weights(self, f"_l{layer}{suffix}", GATES[self.mode], size, self.hidden_size, bias,
+                             self.proj_size)
         _reset(self)
 
     def reset_parameters(self):
@@ -134,19 +141,23 @@ class _Recurrent(Module):
 
     def _layer_params(self, layer, reverse):
         sfx = f"_l{layer}" + ("_reverse" if reverse else "")
-        return tuple(getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if self.proj_size else ())
+        params = tuple(getattr(self, n + sfx) for n in names)
+        return params if self.proj_size else params + (None,)
 
-    def _initial(self, hx, B, single, x):
-        """The initial states as lists of (B, H) tensors, one per layer and direction."""
+    def _initial(self, hx, B, single, x, size_name):
+        """The initial states as lists of (B, size) tensors, one per layer and direction; size_name
+        is "hidden_size" or "proj_size" (the LSTM's h with a projection)."""
         name, D = type(self).__name__, 2 if self.bidirectional else 1
-        want = (self.num_layers * D, B, self.hidden_size)
+        size = getattr(self, size_name)
+        want = (self.num_layers * D, B, size)
         if hx is None:
-            return [zeros(B, self.hidden_size, dtype=x.dtype, device=x.device) for _ in range(want[0])]
+            return [zeros(B, size, dtype=x.dtype, device=x.device) for _ in range(want[0])]
         hx = hx if isinstance(hx, Tensor) else Tensor(hx)
         hx = hx.unsqueeze(1) if single and hx.ndim == 2 else hx
         if hx.shape != want:
             raise ValueError(f"{name}: initial state has shape {hx.shape}, expected {want} "
-                             f"(num_layers * directions, batch, hidden_size)")
+                             f"(num_layers * directions, batch, {size_name})")
         return [hx[i] for i in range(want[0])]
 
     def _run(self, input, states, lengths):
@@ -159,16 +170,17 @@ class _Recurrent(Module):
         T, B, I = x.shape
         if I != self.input_size:
             raise ValueError(f"{name}: input has {I} features but input_size is {self.input_size}")
-        init_states = [self._initial(s, B, single, x) for s in states]
+        sizes = ("proj_size" if self.proj_size else "hidden_size", "hidden_size")
+        init_states = [self._initial(s, B, single, x, size) for s, size in zip(states, sizes)]
         finals = [[] for _ in states]
         for layer in range(self.num_layers):
             outs = []
             for d in range(D):
                 idx = layer * D + d
-                w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, d == 1)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_params(layer, d == 1)
                 c0 = init_states[1][idx] if self.mode == "lstm" else None
                 res = F.recurrence(x, init_states[0][idx], w_ih, w_hh, b_ih, b_hh, c0=c0, mode=self.mode,
-                                   reverse=d == 1, lengths=lengths)
+                                   reverse=d == 1, lengths=lengths, w_hr=w_hr)
                 outs.append(res[0])
                 for k, f in enumerate(finals):
                     f.append(res[1 + k])
@@ -181,7 +193,8 @@ class _Recurrent(Module):
 
     def extra_repr(self):
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-                f"batch_first={self.batch_first}, bidirectional={self.bidirectional}")
+                f"batch_first={self.batch_first}, bidirectional={self.bidirectional}"
+                + (f", proj_size={self.proj_size}" if self.proj_size else ""))
 
 
 class RNN(_Recurrent):
@@ -207,8 +220,18 @@ class RNN(_Recurrent):
 
 class LSTM(_Recurrent):
     """LSTM layers (F.lstm_cell per step, fused over the sequence); forward(input, hx=None,
-    lengths=None) -> (output, (h_n, c_n)) with hx = (h_0, c_0), shapes as in :class:`RNN`."""
+    lengths=None) -> (output, (h_n, c_n)) with hx = (h_0, c_0), shapes as in :class:`RNN`.
+
+    ``proj_size`` P > 0 (PyTorch's LSTMP) projects each step's state, h_t = W_hr (o_t * tanh(c_t))
+    with ``weight_hr_l{k}`` (P, H): h_0, h_n and the output have P features (D * P for the
+    output and for the input of layers k > 0), c_0 and c_n keep hidden_size.
+    """
     mode = "lstm"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
+                 bidirectional=False, proj_size=0):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size=proj_size)
 
     def forward(self, input, hx=None, lengths=None):
         out, (h_n, c_n) = self._run(input, [None, None] if hx is None else list(hx), lengths)

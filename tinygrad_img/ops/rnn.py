@@ -3,7 +3,8 @@
 Gate blocks of W_ih (G*H, I) and W_hh (G*H, H) follow PyTorch's layout:
   rnn  (G=1):  h' = act(W_ih x + b_ih + W_hh h + b_hh),  act = tanh or relu
   lstm (G=4):  [i, f, g, o] = W_ih x + b_ih + W_hh h + b_hh;  i, f, o -> sigmoid, g -> tanh
-               c' = f * c + i * g;  h' = o * tanh(c')
+               c' = f * c + i * g;  h' = o * tanh(c'),  or with a projection W_hr (P, H)
+               (PyTorch's proj_size = P): h' = W_hr (o * tanh(c')), and W_hh is (4H, P)
   gru  (G=3, the articles' form, reset gate applied to h BEFORE the recurrent matmul):
                r = sigmoid(W_ir x + b_ir + W_hr h + b_hr);  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
                n = tanh(W_in x + b_in + W_hn (r * h) + b_hn);  h' = (1 - z) * h + z * n
@@ -35,14 +36,15 @@ def _sigmoid_(a):
 class Recurrence(Function):
     """One layer, one direction, over a time-major sequence.
 
-    forward(x (T, B, I), h0 (B, H), [c0 (B, H) for lstm], w_ih, w_hh, *biases (0 to 2))
-      -> (out (T, B, H), h_n, [c_n]).
+    forward(x (T, B, I), h0 (B, H), [c0 (B, H) for lstm], w_ih, w_hh, [w_hr], *biases (0 to 2))
+      -> (out (T, B, H), h_n, [c_n]).  With ``proj`` (lstm only) w_hr (P, H) follows w_hh, and
+    h0, out and h_n have P features instead of H.
     Inside, the LSTM's gate blocks are reordered to g, i, f, o: the sigmoid gates sit side by
     side (one tanh call on all four, sigmoid(a) = (1 + tanh(a/2)) / 2), and so do the three
     blocks whose gradient scales with dc.
     """
-    def __init__(self, mode, reverse=False, lengths=None):
-        self.mode, self.reverse, self.lengths = mode, reverse, lengths
+    def __init__(self, mode, reverse=False, lengths=None, proj=False):
+        self.mode, self.reverse, self.lengths, self.proj = mode, reverse, lengths, proj
 
     def _order(self, T):
         return range(T - 1, -1, -1) if self.reverse else range(T)
@@ -74,8 +76,11 @@ class Recurrence(Function):
         lstm = self.mode == "lstm"
         c0, rest = (rest[0], rest[1:]) if lstm else (None, rest)
         w_ih, w_hh, biases = rest[0], rest[1], rest[2:]
+        self.w_hr = None
+        if self.proj:
+            self.w_hr, biases = biases[0], biases[1:]
         T, B, I = x.shape
-        H = w_hh.shape[1]
+        H = w_hh.shape[0] // GATES[self.mode]
         if lstm:
             self.perm = xp.concatenate([xp.arange(k * H, (k + 1) * H) for k in (2, 0, 1, 3)])
             w_ih, w_hh, biases = w_ih[self.perm], w_hh[self.perm], tuple(b[self.perm] for b in biases)
@@ -87,7 +92,7 @@ class Recurrence(Function):
         if self.lengths is not None:
             self.mask = xp.arange(T).reshape(T, 1, 1) < xp.asarray(self.lengths).reshape(1, B, 1)
             self.pad = ~self.mask
-        self.hs = xp.empty((T, B, H), dtype=x.dtype)  # the state after each step (carried over padding)
+        self.hs = xp.empty((T, B, w_hh.shape[1]), dtype=x.dtype)  # the state after each step (carried over padding)
         getattr(self, "_forward_" + self.mode.split("_")[0])(xp, gates, h0, c0)
         self.gates = gates
         last = 0 if self.reverse else T - 1
@@ -103,13 +108,15 @@ class Recurrence(Function):
 
     def _forward_lstm(self, xp, gates, h, c):
         # Every step writes into preallocated buffers (out=): fresh small arrays cost page faults.
-        H = h.shape[1]
+        H = c.shape[1]
         sig = xp.ones(4 * H, dtype=gates.dtype)
         sig[H:] = 0.5
         gates *= sig  # halve the sigmoid pre-activations: one tanh then serves all four blocks
         w_hh_t = xp.ascontiguousarray((self.w_hh * sig[:, None]).T)
-        self.cs, self.tcs = xp.empty_like(self.hs), xp.empty_like(self.hs)
-        rec, ig = xp.empty_like(gates[0]), xp.empty_like(h)
+        self.cs, self.tcs = (xp.empty(gates.shape[:2] + (H,), dtype=gates.dtype) for _ in range(2))
+        self.ms = xp.empty_like(self.cs) if self.proj else self.hs  # o * tanh(c), before W_hr
+        w_hr_t = None if self.w_hr is None else xp.ascontiguousarray(self.w_hr.T)
+        rec, ig = xp.empty_like(gates[0]), xp.empty_like(c)
         for t in self._order(len(gates)):
             a = gates[t]
             a += xp.matmul(h, w_hh_t, out=rec)
@@ -120,7 +127,9 @@ class Recurrence(Function):
             g, i, f, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
             c_new = xp.multiply(f, c, out=self.cs[t])
             c_new += xp.multiply(i, g, out=ig)
-            xp.multiply(o, xp.tanh(c_new, out=self.tcs[t]), out=self.hs[t])
+            xp.multiply(o, xp.tanh(c_new, out=self.tcs[t]), out=self.ms[t])
+            if w_hr_t is not None:
+                xp.matmul(self.ms[t], w_hr_t, out=self.hs[t])
             h = self._restore_padded(xp, t, self.hs[t], h)
             c = self._restore_padded(xp, t, c_new, c)
 
@@ -172,11 +181,12 @@ class Recurrence(Function):
     def _backward_lstm(self, xp, dG):
         """Returns step(t, dh, dc) -> (dh_prev, dc_prev) (updated in place) filling dG[t].
 
-        The per-step factors are precomputed for all T at once, dG = [dc, dc, dc, dh] * K, in
-        dG itself (each step scales its own slice in place). Saved arrays stay untouched, so a
-        retained graph can run backward again.
+        The per-step factors are precomputed for all T at once, dG = [dc, dc, dc, dm] * K, in
+        dG itself (each step scales its own slice in place), dm = dh (dh W_hr with a projection,
+        whose dh's are kept in self.dhs for dW_hr). Saved arrays stay untouched, so a retained
+        graph can run backward again.
         """
-        a, tcs, H = self.gates, self.tcs, self.hs.shape[2]
+        a, tcs, H = self.gates, self.tcs, self.cs.shape[2]
         g, i, f, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
         kg, ksig = dG[..., :H], dG[..., H:]
         xp.multiply(g, g, out=kg)
@@ -191,12 +201,18 @@ class Recurrence(Function):
         xp.subtract(1, o_dtc, out=o_dtc)
         o_dtc *= o                                # dc += dh o (1 - tanh(c)^2)
         T, B = a.shape[:2]
-        dG4, w_hh, tmp = dG.reshape(T, B, 4, H), self.w_hh, xp.empty_like(self.h0)
+        dG4, w_hh, w_hr, tmp = dG.reshape(T, B, 4, H), self.w_hh, self.w_hr, xp.empty_like(self.c0)
+        if w_hr is not None:
+            self.dhs, dm_buf = xp.empty_like(self.hs), xp.empty_like(self.c0)
 
         def step(t, dh, dc):
-            dc += xp.multiply(dh, o_dtc[t], out=tmp)
+            dm = dh
+            if w_hr is not None:
+                self.dhs[t] = dh
+                dm = xp.matmul(dh, w_hr, out=dm_buf)
+            dc += xp.multiply(dm, o_dtc[t], out=tmp)
             dG4[t, :, :3] *= dc[:, None, :]
-            dG4[t, :, 3] *= dh
+            dG4[t, :, 3] *= dm
             dc *= f[t]
             return xp.matmul(dG[t], w_hh, out=dh), dc
         return step
@@ -238,12 +254,15 @@ class Recurrence(Function):
                                         d2[:, 2 * H:].T @ self.rh.reshape(T * B, H)])
             else:
                 gw_hh = self._prev_gemm(dG, self.hs, self.h0)
-        gb = d2.sum(axis=0) if any(need[k + 2:]) else None
+        proj = ()
+        if self.proj:  # dW_hr = sum_t dh_t^T (o_t * tanh(c_t))
+            proj = (self.dhs.reshape(T * B, -1).T @ self.ms.reshape(T * B, -1) if need[k + 2] else None,)
+        gb = d2.sum(axis=0) if any(need[k + 2 + len(proj):]) else None
         if lstm:
             inv = xp.argsort(self.perm)
             gw_ih, gw_hh, gb = (None if w is None else w[inv] for w in (gw_ih, gw_hh, gb))
         states = (dh, dc) if lstm else (dh,)
-        return (gx,) + states + (gw_ih, gw_hh) + (gb,) * self.n_bias
+        return (gx,) + states + (gw_ih, gw_hh) + proj + (gb,) * self.n_bias
 
 
 class Cell(Recurrence):
