@@ -437,3 +437,10 @@ def test_mha_extra_keys_and_encoder_on_gpu_match_cpu():
     out = m(tg.Tensor(x, device="cuda"), is_causal=True)
     assert out.device == "cuda"
     np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_mha_positional_arguments_follow_the_api_contract():
+    """API.md: MultiheadAttention(embed_dim, num_heads, dropout, bias, kdim, vdim): kdim/vdim stay 5th/6th."""
+    m = tg.nn.MultiheadAttention(8, 2, 0.0, True, 6, 5)
+    assert m.k_proj_weight.shape == (8, 6) and m.v_proj_weight.shape == (8, 5)
+    assert m.bias_k is None and m.bias_v is None
