@@ -7,7 +7,7 @@ import pytest
 from safetensors import safe_open
 
 import tinygrad_img as tg
-from tinygrad_img.keras import Sequential, datasets, layers, losses, models, optimizers
+from tinygrad_img.keras import Sequential, callbacks, datasets, layers, losses, models, optimizers
 from tinygrad_img.keras.utils import to_categorical
 
 
@@ -303,3 +303,170 @@ def test_new_layers_follow_the_default_device_else_the_input(monkeypatch):
     lone = layers.Dense(2, name="lone")
     lone.ensure_built((3,))
     assert spy.calls == [("lone", "cuda")]
+
+
+# ----- fit / evaluate / predict on DataLoaders, Datasets and generators
+
+def _mlp():
+    model = Sequential([layers.Flatten(input_shape=(8, 8, 1)), layers.Dense(32, activation="relu"),
+                        layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class _Counter(callbacks.Callback):
+    """Counts the training batches of each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.per_epoch = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.per_epoch.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        assert batch == self.per_epoch[-1]   # batch indices restart at 0 every epoch
+        self.per_epoch[-1] += 1
+
+
+def test_fit_on_a_dataloader_learns_like_fit_on_arrays(digits8):
+    (x, y), (xt, yt) = digits8
+    tg.manual_seed(1)
+    on_arrays = _mlp()
+    on_arrays.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    tg.manual_seed(1)
+    on_loader = _mlp()
+    loader = tg.data.DataLoader(tg.data.TensorDataset(x, y), batch_size=32, shuffle=True)
+    counter = _Counter()
+    history = on_loader.fit(loader, epochs=8, verbose=0, callbacks=[counter],
+                            validation_data=tg.data.DataLoader(tg.data.TensorDataset(xt, yt), batch_size=100))
+    assert counter.per_epoch == [len(loader)] * 8 and history.params["steps"] == len(loader)
+    acc_arrays = on_arrays.evaluate(xt, yt, verbose=0)[1]
+    acc_loader = on_loader.evaluate(xt, yt, verbose=0)[1]
+    assert acc_arrays >= 0.9 and acc_loader >= 0.9 and abs(acc_arrays - acc_loader) < 0.05
+    assert history.history["val_accuracy"][-1] == pytest.approx(acc_loader, abs=1e-6)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_evaluate_and_predict_on_a_loader_equal_the_same_arrays(digits8):
+    _, (xt, yt) = digits8
+    model = _mlp()
+    model.fit(xt, yt, epochs=1, verbose=0)
+    loader = tg.data.DataLoader(tg.data.TensorDataset(xt, yt), batch_size=32)
+    np.testing.assert_allclose(model.evaluate(loader, verbose=0), model.evaluate(xt, yt, batch_size=32, verbose=0),
+                               rtol=0, atol=1e-6)
+    by_dataset = model.evaluate(tg.data.TensorDataset(xt, yt), batch_size=50, verbose=0, return_dict=True)
+    by_arrays = model.evaluate(xt, yt, batch_size=50, verbose=0, return_dict=True)
+    assert by_dataset.keys() == by_arrays.keys()
+    np.testing.assert_allclose(list(by_dataset.values()), list(by_arrays.values()), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(model.predict(loader), model.predict(xt))
+    inputs_only = tg.data.DataLoader(tg.data.TensorDataset(xt), batch_size=64)
+    np.testing.assert_array_equal(model.predict(inputs_only), model.predict(xt))
+    np.testing.assert_array_equal(model.predict(iter([xt[:10], xt[10:30]])), model.predict(xt[:30]))
+    np.testing.assert_array_equal(model.predict(loader, steps=2), model.predict(xt[:64]))
+    assert model.evaluate(loader, steps=1, verbose=0) == pytest.approx(model.evaluate(xt[:32], yt[:32], verbose=0))
+
+
+def test_generator_with_steps_per_epoch_runs_exactly_that_many_steps(digits8):
+    (x, y), (xt, yt) = digits8
+    drawn = []
+
+    def batches():
+        rng = np.random.default_rng(0)
+        while True:
+            idx = rng.integers(0, len(x), 16)
+            drawn.append(len(idx))
+            yield x[idx], y[idx]
+
+    def val_batches():
+        while True:
+            yield xt[:40], yt[:40]
+
+    counter = _Counter()
+    model = _mlp()
+    history = model.fit(batches(), steps_per_epoch=7, epochs=3, verbose=0, callbacks=[counter],
+                        validation_data=val_batches(), validation_steps=2)
+    assert counter.per_epoch == [7, 7, 7] and len(drawn) == 21 and history.epoch == [0, 1, 2]
+    assert history.params["steps"] == 7
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xt[:40], yt[:40], verbose=0)[0], abs=1e-6)
+    assert model.evaluate(batches(), steps=3, verbose=0)[0] > 0 and len(drawn) == 24
+
+
+def test_steps_per_epoch_continues_a_reiterable_source_across_epochs():
+    x = np.arange(10, dtype=np.float32)[:, None]
+    y = 2 * x
+
+    class Passes:
+        """A re-iterable of 5 batches that records which batches it handed out."""
+        def __init__(self):
+            self.passes, self.seen = 0, []
+
+        def __len__(self):
+            return 5
+
+        def __iter__(self):
+            self.passes += 1
+            for b in range(5):
+                self.seen.append(b)
+                yield x[2 * b:2 * b + 2], y[2 * b:2 * b + 2]
+
+    model = Sequential([layers.Dense(1, input_shape=(1,))])
+    model.compile("sgd", "mse")
+    source = Passes()
+    counter = _Counter()
+    history = model.fit(source, steps_per_epoch=3, epochs=3, verbose=0, callbacks=[counter])
+    assert counter.per_epoch == [3, 3, 3] and history.params["steps"] == 3
+    assert source.seen == [0, 1, 2, 3, 4, 0, 1, 2, 3] and source.passes == 2   # Keras 3: goes on, then wraps
+    source = Passes()
+    model.fit(source, epochs=2, verbose=0)
+    assert source.seen == [0, 1, 2, 3, 4] * 2 and source.passes == 2         # without steps: one pass per epoch
+    counter = _Counter()
+    model.fit(x, y, batch_size=4, steps_per_epoch=2, epochs=2, shuffle=False, verbose=0, callbacks=[counter])
+    assert counter.per_epoch == [2, 2]
+
+
+def test_a_generator_that_runs_dry_stops_training_with_a_warning(digits8):
+    (x, y), _ = digits8
+
+    def ten_batches():
+        for b in range(10):
+            yield x[16 * b:16 * b + 16], y[16 * b:16 * b + 16]
+
+    counter = _Counter()
+    model = _mlp()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = model.fit(ten_batches(), steps_per_epoch=4, epochs=5, verbose=0, callbacks=[counter])
+    assert history.epoch == [0, 1, 2] and counter.per_epoch[:3] == [4, 4, 2]
+    history = model.fit(ten_batches(), epochs=1, verbose=0)          # no steps: until the generator ends
+    assert history.params["steps"] is None and len(history.epoch) == 1
+
+
+def test_bad_combinations_with_loaders_and_generators(digits8):
+    (x, y), _ = digits8
+    loader = tg.data.DataLoader(tg.data.TensorDataset(x, y), batch_size=32)
+    model = _mlp()
+    with pytest.raises(ValueError, match="fit: batch_size must be None when x is a DataLoader"):
+        model.fit(loader, batch_size=32, verbose=0)
+    with pytest.raises(ValueError, match="evaluate: batch_size must be None when x is a generator"):
+        model.evaluate((b for b in loader), batch_size=16, verbose=0)
+    with pytest.raises(ValueError, match="fit: y must be None when x is a DataLoader"):
+        model.fit(loader, y, verbose=0)
+    with pytest.raises(ValueError, match="validation_split needs array inputs"):
+        model.fit(loader, validation_split=0.2, verbose=0)
+    with pytest.raises(ValueError, match="fit \\(validation_data\\): batch_size must be None"):
+        model.fit(x, y, verbose=0, validation_data=loader, validation_batch_size=8)
+    for steps in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="steps_per_epoch must be a positive integer"):
+            model.fit(loader, steps_per_epoch=steps, verbose=0)
+    with pytest.raises(ValueError, match="each batch must be a pair \\(x, y\\), got a 3-tuple"):
+        model.fit(iter([(x[:4], y[:4], np.ones(4))]), verbose=0)
+    with pytest.raises(ValueError, match="a batch has 4 inputs but targets of shape \\(3,\\)"):
+        model.fit(iter([(x[:4], y[:3])]), verbose=0)
+    with pytest.raises(ValueError, match="fit: the training data yielded no batches"):
+        model.fit(iter([]), verbose=0)
+    spent = iter([(x[:4], y[:4])])
+    model.evaluate(spent, verbose=0)
+    with pytest.raises(ValueError, match="evaluate: the data yielded no batches"):
+        model.evaluate(spent, verbose=0)
+    with pytest.raises(ValueError, match="validation_data must be a pair"):
+        model.fit(x, y, validation_data=(x, y, y), verbose=0)

@@ -31,6 +31,9 @@ SHAPES = [
     (lambda: layers.Dropout(0.5), (6, 4), (6, 4), 0),
     (lambda: layers.Activation("relu"), (3, 3, 2), (3, 3, 2), 0),
     (lambda: layers.BatchNormalization(), (4, 4, 6), (4, 4, 6), 24),
+    (lambda: layers.BatchNormalization(axis=1), (4, 5, 6), (4, 5, 6), 16),
+    (lambda: layers.BatchNormalization(axis=-2, center=False), (4, 5, 6), (4, 5, 6), 15),
+    (lambda: layers.BatchNormalization(axis=[1, -1]), (4, 5, 6), (4, 5, 6), 96),
     (lambda: layers.SimpleRNN(3), (6, 4), (3,), 3 * 4 + 3 * 3 + 3),
     (lambda: layers.SimpleRNN(3, return_sequences=True), (6, 4), (6, 3), 24),
     (lambda: layers.LSTM(8), (5, 3), (8,), 4 * (8 * (3 + 8) + 8)),
@@ -370,3 +373,114 @@ def test_augmentation_arguments_are_checked():
         layers.RandomZoom((-1.5, 0.0))
     with pytest.raises(ValueError, match="only fill_mode='constant'"):
         layers.RandomTranslation(0.1, 0.1, fill_mode="reflect")
+
+
+def _bn_reference(x, axes, gamma, beta, mean, var, eps):
+    """y = gamma (x - mean) / sqrt(var + eps) + beta with the per-feature arrays broadcast along ``axes``."""
+    shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
+    gamma, beta, mean, var = (a.reshape(shape) for a in (gamma, beta, mean, var))
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+@pytest.mark.parametrize("axis, axes", [(1, (1,)), (-1, (3,)), (2, (2,)), (-3, (1,)), ((1, 3), (1, 3))])
+def test_batch_normalization_any_axis_matches_the_numpy_formula(axis, axes):
+    rng = np.random.default_rng(7)
+    x = rng.normal(1.5, 2.0, size=(6, 3, 5, 4)).astype(np.float32)     # (N, C, H, W)-like
+    layer = layers.BatchNormalization(axis=axis, momentum=0.8, epsilon=1e-3)
+    layer.ensure_built(x.shape[1:])
+    feat = tuple(x.shape[a] for a in axes)
+    assert layer.gamma.shape == layer.beta.shape == layer.moving_mean.shape == layer.moving_variance.shape == feat
+    gamma, beta = rng.uniform(0.5, 2, feat).astype(np.float32), rng.normal(size=feat).astype(np.float32)
+    layer.gamma.data[...], layer.beta.data[...] = gamma, beta
+    others = tuple(a for a in range(4) if a not in axes)
+    mean, var = x.mean(axis=others).reshape(feat), x.var(axis=others).reshape(feat)
+    layer.train()
+    out = layer(tg.Tensor(x)).numpy()
+    np.testing.assert_allclose(out, _bn_reference(x, axes, gamma, beta, mean, var, 1e-3), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.2 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.8 + 0.2 * var, rtol=1e-5)
+    layer.eval()
+    x2 = rng.normal(size=x.shape).astype(np.float32)
+    np.testing.assert_allclose(layer(tg.Tensor(x2)).numpy(),
+                               _bn_reference(x2, axes, gamma, beta, 0.2 * mean, 0.8 + 0.2 * var, 1e-3),
+                               rtol=1e-4, atol=1e-4)
+
+
+@requires_torch
+@pytest.mark.parametrize("axis", [1, -1, 2])
+def test_batch_normalization_matches_torch_after_moving_the_axis(axis):
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.5, 1.5, size=(4, 3, 5, 6)).astype(np.float32)
+    c = x.shape[axis]
+    gamma, beta = rng.uniform(0.5, 2, c).astype(np.float32), rng.normal(size=c).astype(np.float32)
+    upstream = rng.normal(size=x.shape).astype(np.float32)
+    layer = layers.BatchNormalization(axis=axis, momentum=0.9, epsilon=1e-3)
+    layer.ensure_built(x.shape[1:])
+    layer.gamma.data[...], layer.beta.data[...] = gamma, beta
+    xt = tg.Tensor(x, requires_grad=True)
+    out = layer(xt)
+    (out * tg.Tensor(upstream)).sum().backward()
+
+    px = torch.tensor(x, requires_grad=True)
+    pg, pb = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
+    rm, rv = torch.zeros(c), torch.ones(c)
+    ref = torch.nn.functional.batch_norm(torch.movedim(px, axis, 1), rm, rv, pg, pb, training=True,
+                                         momentum=0.1, eps=1e-3)
+    ref = torch.movedim(ref, 1, axis)
+    (ref * torch.tensor(upstream)).sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-5, rtol=1e-4)
+    for ours, theirs in ((xt, px), (layer.gamma, pg), (layer.beta, pb)):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-4, rtol=1e-3)
+    n = x.size // c   # torch's running variance uses the unbiased batch variance, Keras' the biased one
+    np.testing.assert_allclose(layer.moving_mean.numpy(), rm.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.9 + (rv.numpy() - 0.9) * (n - 1) / n, rtol=1e-5)
+    layer.eval()
+    rv_biased = torch.tensor(layer.moving_variance.numpy())
+    inf = torch.nn.functional.batch_norm(torch.movedim(torch.tensor(x), axis, 1), rm, rv_biased, pg, pb,
+                                         training=False, eps=1e-3)
+    np.testing.assert_allclose(layer(tg.Tensor(x)).numpy(), torch.movedim(inf, 1, axis).detach().numpy(),
+                               atol=1e-5, rtol=1e-4)
+
+
+def test_batch_normalization_axis_survives_save_and_load_model(tmp_path):
+    import json
+
+    from safetensors import safe_open
+
+    from tinygrad_img.keras.models import load_model
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 3, 4, 4)).astype(np.float32)
+    y = rng.integers(0, 2, 16)
+    model = Sequential([layers.Input(shape=(3, 4, 4)), layers.BatchNormalization(axis=1, momentum=0.5),
+                        layers.BatchNormalization(axis=(1, -1)), layers.Flatten(),
+                        layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert model.batch_normalization.moving_mean.shape == (3,)
+    assert model.batch_normalization_1.gamma.shape == (3, 4)
+    path = tmp_path / "bn.safetensors"
+    model.save(path)
+    with safe_open(str(path), framework="np") as f:
+        specs = json.loads(f.metadata()["tinygrad_img.keras"])["model"]["layers"]
+    assert [spec["config"]["axis"] for spec in specs[:2]] == [1, [1, -1]]
+    restored = load_model(path)
+    assert restored.get_config() == model.get_config()
+    assert restored.batch_normalization.axis == 1 and restored.batch_normalization_1.axis == [1, -1]
+    for name, w in model.get_weights_dict().items():
+        np.testing.assert_array_equal(restored.get_weights_dict()[name], w, err_msg=name)
+    assert np.ptp(model.batch_normalization.moving_mean.numpy()) > 0   # non-trivial statistics were restored
+    np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+
+
+def test_batch_normalization_rejects_bad_axes():
+    for axis, shape in [(0, (4, 4, 6)), (4, (4, 4, 6)), (-4, (4, 4, 6)), ([1, -3], (4, 4, 6)), (2, (7,))]:
+        with pytest.raises(ValueError, match=r"BatchNormalization.*axis .*input shape \(None, "
+                                             + ", ".join(map(str, shape))):
+            Sequential([layers.Input(shape=shape), layers.BatchNormalization(axis=axis)])
+    for axis in ("channels", 1.0, [], True):
+        with pytest.raises(TypeError, match="BatchNormalization: axis"):
+            layers.BatchNormalization(axis=axis)
+    layer = layers.BatchNormalization(axis=1)
+    layer(tg.ones(2, 3, 4))
+    with pytest.raises(ValueError, match=r"BatchNormalization: input shape \(2, 5, 4\) .* built for \(3,\)"):
+        layer(tg.ones(2, 5, 4))

@@ -1,4 +1,6 @@
 """Batch transforms: each keeps shape and dtype and does what its name says."""
+import colorsys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -13,7 +15,8 @@ def _batch(n=6, c=3, h=9, w=9, seed=0, dtype=np.float32):
 
 ALL = [T.RandomHorizontalFlip(), T.RandomVerticalFlip(), T.RandomCrop(9, padding=2),
        T.RandomRotation(20), T.RandomScale((0.8, 1.2)), T.RandomResizedCrop(9),
-       T.ColorJitter(0.4, 0.4, 0.4), T.GaussianNoise(0.1), T.Normalize((0.5, 0.4, 0.3), (0.2, 0.3, 0.4)),
+       T.ColorJitter(0.4, 0.4, 0.4), T.ColorJitter(0.2, 0.2, 0.2, 0.3), T.GaussianNoise(0.1),
+       T.Normalize((0.5, 0.4, 0.3), (0.2, 0.3, 0.4)),
        T.Compose([T.RandomCrop(9, 1), T.RandomHorizontalFlip()])]
 
 
@@ -208,3 +211,117 @@ def test_transforms_on_gpu_match_cpu():
     a = cupy.asnumpy(T.RandomResizedCrop(9)(g))
     tg.manual_seed(1)
     np.testing.assert_array_equal(a, cupy.asnumpy(T.RandomResizedCrop(9)(g)))
+
+
+# ----- hue: RGB <-> HSV and the hue jitter
+
+def _hue_batch(n=5, h=6, w=7, seed=0, dtype=np.float32):
+    """Random RGB images with a few exact grays and primaries mixed in (the formula's edge cases)."""
+    x = np.random.default_rng(seed).random((n, 3, h, w)).astype(dtype)
+    x[0, :, 0, :3] = 0.5                      # gray: h = s = 0
+    x[0, :, 1, 0] = (1, 0, 0)
+    x[0, :, 1, 1] = (0, 1, 0)
+    x[0, :, 1, 2] = (0, 0, 1)
+    x[0, :, 1, 3] = (1, 1, 0)                 # two channels tie for the max
+    x[0, :, 2, 0] = 0.0                       # black: v = 0
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rgb_hsv_round_trip(dtype):
+    x = _hue_batch(dtype=dtype)
+    hsv = T.rgb_to_hsv(x)
+    assert hsv.shape == x.shape and hsv.dtype == dtype
+    assert hsv.min() >= 0 and hsv.max() <= 1
+    np.testing.assert_allclose(T.hsv_to_rgb(hsv), x, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(T.adjust_hue(x, 0.0), x, rtol=0, atol=1e-6)      # a shift of 0 is the identity
+    np.testing.assert_allclose(T.adjust_hue(x, np.zeros(len(x), dtype)), x, rtol=0, atol=1e-6)
+
+
+def test_hsv_matches_python_colorsys_on_pixels():
+    x = _hue_batch(n=2, h=3, w=5, dtype=np.float64)
+    shifts = np.array([0.13, -0.41])
+    hsv, shifted = T.rgb_to_hsv(x), T.adjust_hue(x, shifts)
+    for n in range(2):
+        for i in range(3):
+            for j in range(5):
+                ref = colorsys.rgb_to_hsv(*x[n, :, i, j])
+                np.testing.assert_allclose(hsv[n, :, i, j], ref, atol=1e-12, err_msg=f"pixel {n, i, j}")
+                want = colorsys.hsv_to_rgb((ref[0] + shifts[n]) % 1.0, ref[1], ref[2])
+                np.testing.assert_allclose(shifted[n, :, i, j], want, atol=1e-12, err_msg=f"pixel {n, i, j}")
+
+
+def test_hue_shift_turns_primaries():
+    red = np.zeros((1, 3, 2, 2), np.float32)
+    red[:, 0] = 1.0
+    green, blue = np.zeros_like(red), np.zeros_like(red)
+    green[:, 1], blue[:, 2] = 1.0, 1.0
+    np.testing.assert_allclose(T.adjust_hue(red, 1 / 3), green, atol=1e-6)
+    np.testing.assert_allclose(T.adjust_hue(red, -1 / 3), blue, atol=1e-6)
+    np.testing.assert_allclose(T.ColorJitter(hue=(1 / 3, 1 / 3))(red), green, atol=1e-6)
+    half = red * 0.5          # hue keeps saturation and value
+    np.testing.assert_allclose(T.adjust_hue(half, 1 / 3), green * 0.5, atol=1e-6)
+
+
+def test_color_jitter_hue_draws_one_shift_per_image():
+    x = _batch(n=8, seed=3)          # random colours: every pixel has a hue
+    hsv_in = T.rgb_to_hsv(x)
+    tg.manual_seed(4)
+    out = T.ColorJitter(hue=0.2)(x)
+    hsv_out = T.rgb_to_hsv(out)
+    np.testing.assert_allclose(hsv_out[:, 1:], hsv_in[:, 1:], atol=1e-5)     # saturation, value kept
+    shift = (hsv_out[:, 0] - hsv_in[:, 0] + 0.5) % 1.0 - 0.5               # in (-0.5, 0.5]
+    per_image = shift.reshape(len(x), -1)
+    np.testing.assert_allclose(per_image, per_image[:, :1] * np.ones_like(per_image), atol=1e-4)
+    assert np.all(np.abs(per_image[:, 0]) <= 0.2 + 1e-5) and np.ptp(per_image[:, 0]) > 0.05
+    tg.manual_seed(4)
+    np.testing.assert_array_equal(T.ColorJitter(hue=0.2)(x), out)
+    tg.manual_seed(4)
+    np.testing.assert_allclose(T.ColorJitter(hue=(-0.2, 0.2))(x), out, atol=1e-6)
+
+
+def test_color_jitter_applies_hue_last_in_torchvision_order():
+    x = _hue_batch(n=4, seed=5)
+    tg.manual_seed(2)
+    out = T.ColorJitter(brightness=(1.3, 1.3), saturation=(0.6, 0.6), hue=(0.25, 0.25))(x)
+    bright = np.clip(1.3 * x, 0, 1)
+    gray = (bright * np.array([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(1, keepdims=True)
+    saturated = np.clip(0.6 * bright + 0.4 * gray, 0, 1)
+    np.testing.assert_allclose(out, np.clip(T.adjust_hue(saturated, 0.25), 0, 1), atol=1e-6)
+
+
+def test_hue_errors():
+    for bad in (0.6, -0.1, (-0.6, 0.1), (0.2, 0.7), (0.3, 0.1)):
+        with pytest.raises(ValueError, match="ColorJitter: hue"):
+            T.ColorJitter(hue=bad)
+    gray = _batch(c=1)
+    with pytest.raises(ValueError, match=r"ColorJitter: hue needs RGB images \(3 channels\), got shape \(6, 1, 9, 9\)"):
+        T.ColorJitter(hue=0.1)(gray)
+    np.testing.assert_array_equal(T.ColorJitter(brightness=(1, 1), hue=0)(gray), gray)
+    for fn in (T.rgb_to_hsv, T.hsv_to_rgb, lambda a: T.adjust_hue(a, 0.1)):
+        with pytest.raises(ValueError, match=r"(rgb_to_hsv|hsv_to_rgb): expects an \(N, 3, H, W\).*\(6, 1, 9, 9\)"):
+            fn(gray)
+
+
+def test_adjust_hue_matches_torchvision():
+    tvf = pytest.importorskip("torchvision.transforms.functional")
+    import torch
+    x = _hue_batch(n=3)
+    for shift in (-0.5, -0.27, 0.0, 0.1, 1 / 3, 0.5):
+        ref = tvf.adjust_hue(torch.tensor(x), shift).numpy()
+        np.testing.assert_allclose(T.adjust_hue(x, shift), ref, atol=1e-5, err_msg=f"shift {shift}")
+
+
+@pytest.mark.gpu
+def test_hue_on_gpu_matches_cpu_and_stays_on_the_device():
+    import cupy
+    x = _hue_batch()
+    g = cupy.asarray(x)
+    for fn in (T.rgb_to_hsv, lambda a: T.hsv_to_rgb(T.rgb_to_hsv(a)), lambda a: T.adjust_hue(a, 0.3)):
+        out = fn(g)
+        assert isinstance(out, cupy.ndarray) and out.dtype == np.float32
+        np.testing.assert_allclose(cupy.asnumpy(out), fn(x), atol=1e-6)
+    jitter = T.ColorJitter(saturation=(0.5, 0.5), hue=(-0.2, -0.2))
+    out = jitter(g)
+    assert isinstance(out, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(out), jitter(x), atol=1e-5)

@@ -11,10 +11,10 @@ call ``tg.manual_seed(s)`` for reproducible augmentation.
     ...                  T.Normalize((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))])
 """
 from .transforms_base import Compose, Normalize, ToTensor, Transform
-from .transforms_color import ColorJitter, GaussianNoise
+from .transforms_color import ColorJitter, GaussianNoise, adjust_hue, hsv_to_rgb, rgb_to_hsv
 from .transforms_geometric import (RandomCrop, RandomHorizontalFlip, RandomResizedCrop, RandomRotation,
                                    RandomScale, RandomVerticalFlip)
 
 __all__ = ["Transform", "Compose", "ToTensor", "Normalize", "RandomHorizontalFlip", "RandomVerticalFlip",
            "RandomCrop", "RandomRotation", "RandomScale", "RandomResizedCrop", "ColorJitter",
-           "GaussianNoise"]
+           "GaussianNoise", "rgb_to_hsv", "hsv_to_rgb", "adjust_hue"]

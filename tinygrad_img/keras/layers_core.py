@@ -1,16 +1,14 @@
-"""Core Keras layers: Input, Dense, Flatten, Reshape, Dropout, Activation, Embedding, BatchNormalization."""
+"""Core Keras layers: Input, Dense, Flatten, Reshape, Dropout, Activation, Embedding."""
 import math
 
 import numpy as np
 
 from .. import functional as F
-from ..autograd import no_grad
 from ..nn import init
 from ..nn.module import Parameter
 from .layer import Layer, get_activation, glorot_uniform, zeros
 
-__all__ = ["Input", "Dense", "Flatten", "Reshape", "Dropout", "Activation", "Embedding",
-           "BatchNormalization"]
+__all__ = ["Input", "Dense", "Flatten", "Reshape", "Dropout", "Activation", "Embedding"]
 
 
 class Input:
@@ -135,50 +133,3 @@ class Embedding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim}
-
-
-class BatchNormalization(Layer):
-    """y = gamma (x - mu) / sqrt(var + epsilon) + beta over the last (channel) axis.
-
-    Training uses the batch statistics over every other axis and updates
-    moving_stat <- momentum * moving_stat + (1 - momentum) * batch_stat (Keras'
-    convention: momentum 0.99, biased variance, epsilon 1e-3); inference uses
-    the moving statistics. The moving statistics are non-trainable weights.
-    """
-
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
-        super().__init__(**kwargs)
-        if axis not in (-1,):
-            raise ValueError(f"BatchNormalization: only axis=-1 (channels-last) is supported, got {axis}")
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
-        self.center, self.scale = center, scale
-
-    def build(self, input_shape):
-        c = input_shape[-1]
-        if self.scale:
-            self.gamma = Parameter(np.ones((c,), dtype=np.float32))
-        if self.center:
-            self.beta = zeros((c,))
-        self.register_buffer("moving_mean", np.zeros((c,), dtype=np.float32))
-        self.register_buffer("moving_variance", np.ones((c,), dtype=np.float32))
-
-    def call(self, x):
-        axes = tuple(range(x.ndim - 1))
-        if self.training:
-            mean = x.mean(axis=axes)
-            centered = x - mean
-            var = (centered * centered).mean(axis=axes)
-            with no_grad():
-                m = self.momentum
-                self.moving_mean.data[...] = m * self.moving_mean.data + (1 - m) * mean.data
-                self.moving_variance.data[...] = m * self.moving_variance.data + (1 - m) * var.data
-        else:
-            centered, var = x - self.moving_mean, self.moving_variance
-        y = centered / (var + self.epsilon).sqrt()
-        if self.scale:
-            y = y * self.gamma
-        return y + self.beta if self.center else y
-
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale}

@@ -12,36 +12,18 @@ without a gradient (see ``keras.metrics``).
 Per batch only scalars leave the device: the loss and one float per metric;
 the outputs themselves are never copied to the host during fit/evaluate.
 """
-import math
+import warnings
 
 import numpy as np
 
-from .. import random as tg_random
 from ..autograd import no_grad
 from ..backend import to_device
-from ..metrics import to_numpy
+from ..data.dataset import as_array
 from . import losses, metrics as keras_metrics, optimizers
+from .data_adapter import as_arrays, epoch_iterator, is_batch_source, split_batch
 from .history import History
 from .layer import get_activation
 from .progress import Progress, format_logs, resolve_verbose
-
-
-def _array(x, what):
-    if x is None:
-        raise ValueError(f"{what} is None")
-    return to_numpy(x)
-
-
-def _check_lengths(op, x, y):
-    if y is not None and len(x) != len(y):
-        raise ValueError(f"{op}: x has {len(x)} samples but y has {len(y)}")
-
-
-def _batch_size(batch_size):
-    batch_size = 32 if batch_size is None else int(batch_size)
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    return batch_size
 
 
 class TrainingMixin:
@@ -84,7 +66,7 @@ class TrainingMixin:
         if not self.compiled_metrics:
             return logs
         sigmoid_logits = fused == "sigmoid" or (self.loss.from_logits and self.loss.fused_activation == "sigmoid")
-        y = to_device(np.asarray(yb), out.device)
+        y = to_device(as_array(yb), out.device)
         probs = None
         for metric in self.compiled_metrics:
             if metric.needs_probs and fused:
@@ -96,66 +78,94 @@ class TrainingMixin:
                 logs[metric.name] = metric(y, out.data, 0.0 if sigmoid_logits else 0.5)
         return logs
 
-    def _prepare(self, op, x, y):
-        self._require_compiled(op)
-        x, y = _array(x, f"{op}: x"), _array(y, f"{op}: y")
-        _check_lengths(op, x, y)
-        if len(x) == 0:
-            raise ValueError(f"{op}: no samples")
-        self._ensure_built(x.shape[1:])
-        if self.optimizer.impl is None:
+    def _ready(self, xb, train=False):
+        """Build the model (and for training its optimiser) for batches shaped like ``xb``."""
+        self._ensure_built(xb.shape[1:], xb)
+        if train and self.optimizer.impl is None:
             self.optimizer.build(self.trainable_parameters())
-        return x, y
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
-        """Train for ``epochs`` passes over (x, y); returns a History of per-epoch logs."""
-        x, y = self._prepare("fit", x, y)
-        batch_size, verbose = _batch_size(batch_size), resolve_verbose(verbose)
+    def _validation(self, x, y, validation_split, validation_data, batch_sizes, validation_steps):
+        """(training x, training y, EpochIterator over the validation data or None); ``batch_sizes``
+        is (validation_batch_size, fit's batch_size): arrays use the first given, a loader neither."""
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
         if validation_data is None and validation_split > 0:
+            if is_batch_source(x):
+                raise ValueError(f"fit: validation_split needs array inputs, not a {type(x).__name__}; "
+                                 f"pass validation_data instead")
+            x, y = as_arrays("fit", x, y)
             cut = int(len(x) * (1 - validation_split))
             if cut == 0 or cut == len(x):
                 raise ValueError(f"fit: validation_split={validation_split} leaves an empty split of {len(x)} samples")
             validation_data, x, y = (x[cut:], y[cut:]), x[:cut], y[:cut]
-        if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
-            xv, yv = _array(validation_data[0], "fit: x_val"), _array(validation_data[1], "fit: y_val")
-            _check_lengths("fit (validation_data)", xv, yv)
+        if validation_data is None:
+            return x, y, None
+        if is_batch_source(validation_data):
+            xv, yv, batch_size = validation_data, None, batch_sizes[0]
+        elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+            (xv, yv), batch_size = validation_data, batch_sizes[0] or batch_sizes[1]
+        else:
+            raise ValueError("fit: validation_data must be a pair (x_val, y_val), a DataLoader or a generator")
+        return x, y, epoch_iterator("fit (validation_data)", xv, yv, batch_size, validation_steps,
+                                    steps_name="validation_steps")
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None):
+        """Train for ``epochs`` epochs; returns a History of per-epoch logs.
+
+        ``x`` is an array with targets ``y``, a DataLoader or Dataset, or a generator of
+        (x, y) batches (then ``y`` and ``batch_size`` stay None: the batches carry both);
+        ``steps_per_epoch`` batches make an epoch (default: one pass over the data; see
+        ``keras.data_adapter``). ``validation_data`` is (x_val, y_val) or such a source
+        (``validation_steps`` batches of it). ``shuffle`` reshuffles arrays (and a
+        Dataset) every pass; a DataLoader shuffles as it was built to. A generator that
+        runs dry stops training with a warning, as in Keras."""
+        self._require_compiled("fit")
+        x, y, val = self._validation(x, y, validation_split, validation_data,
+                                     (validation_batch_size, batch_size), validation_steps)
+        train = epoch_iterator("fit", x, y, batch_size, steps_per_epoch, shuffle, "steps_per_epoch")
+        if train.sample is not None:
+            self._ready(train.sample, train=True)
+        verbose = resolve_verbose(verbose)
         self.history = history = History()
         history.model = self
-        history.params = {"epochs": epochs, "steps": math.ceil(len(x) / batch_size), "verbose": verbose}
+        history.params = {"epochs": epochs, "steps": train.steps_per_epoch, "verbose": verbose}
         callbacks = list(callbacks or [])
         for cb in callbacks:
             cb.set_model(self)
             cb.on_train_begin()
         self.stop_training = False
-        gen = tg_random.generator("cpu")
         for epoch in range(initial_epoch, epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             self.train()
-            order = gen.permutation(len(x)) if shuffle else np.arange(len(x))
-            progress = Progress(history.params["steps"], verbose, f"Epoch {epoch + 1}/{epochs}")
-            totals, seen = {}, 0
-            for step, start in enumerate(range(0, len(x), batch_size)):
-                idx = order[start:start + batch_size]
-                loss, out, fused = self._step_outputs(x[idx], y[idx])
+            progress, totals, seen = None, {}, 0
+            for step, batch in enumerate(train.epoch()):
+                xb, yb = split_batch("fit", batch)
+                self._ready(xb, train=True)
+                progress = progress or Progress(history.params["steps"], verbose, f"Epoch {epoch + 1}/{epochs}")
+                loss, out, fused = self._step_outputs(xb, yb)
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
-                seen += len(idx)
-                for k, v in self._batch_logs(loss, out, y[idx], fused).items():
-                    totals[k] = totals.get(k, 0.0) + v * len(idx)
+                seen += len(xb)
+                for k, v in self._batch_logs(loss, out, yb, fused).items():
+                    totals[k] = totals.get(k, 0.0) + v * len(xb)
                 running = {k: v / seen for k, v in totals.items()}
                 progress.update(1, running)
                 for cb in callbacks:
                     cb.on_train_batch_end(step, running)
+            if not seen:
+                if epoch == initial_epoch:
+                    raise ValueError("fit: the training data yielded no batches")
+                warnings.warn(f"fit: the input ran out of data after {epoch - initial_epoch} epochs; "
+                              f"interrupting training (a generator must yield at least steps_per_epoch * "
+                              f"epochs batches)", stacklevel=2)
+                break
             logs = {k: v / seen for k, v in totals.items()}
-            if validation_data is not None:
-                logs.update({"val_" + k: v for k, v in self._evaluate_logs(xv, yv, batch_size).items()})
+            if val is not None:
+                logs.update({"val_" + k: v for k, v in self._evaluate_logs("fit (validation_data)", val).items()})
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
             history.record(epoch, logs)
@@ -166,22 +176,30 @@ class TrainingMixin:
             cb.on_train_end()
         return history
 
-    def _evaluate_logs(self, x, y, batch_size):
+    def _evaluate_logs(self, op, batches):
+        """The sample-weighted mean of every batch's logs over one epoch of ``batches``."""
+        self._require_compiled(op)
         self.eval()
-        totals = {}
+        totals, seen = {}, 0
         with no_grad():
-            for start in range(0, len(x), batch_size):
-                xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            for batch in batches.epoch():
+                xb, yb = split_batch(op, batch)
+                self._ready(xb)
                 loss, out, fused = self._step_outputs(xb, yb)
+                seen += len(xb)
                 for k, v in self._batch_logs(loss, out, yb, fused).items():
                     totals[k] = totals.get(k, 0.0) + v * len(xb)
-        return {k: v / len(x) for k, v in totals.items()}
+        if not seen:
+            raise ValueError(f"{op}: the data yielded no batches (a generator is consumed once: give steps, "
+                             f"or pass a DataLoader, which can be iterated again)")
+        return {k: v / seen for k, v in totals.items()}
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """Loss and metrics over (x, y) in inference mode: ``loss`` alone without metrics,
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, steps=None):
+        """Loss and metrics in inference mode over (x, y), a DataLoader/Dataset or a generator of
+        (x, y) batches (``steps`` of them; default: all): ``loss`` alone without metrics,
         else ``[loss, *metrics]`` (or a dict with ``return_dict``)."""
-        x, y = self._prepare("evaluate", x, y)
-        logs = self._evaluate_logs(x, y, _batch_size(batch_size))
+        self._require_compiled("evaluate")
+        logs = self._evaluate_logs("evaluate", epoch_iterator("evaluate", x, y, batch_size, steps))
         if resolve_verbose(verbose):
             print(f"evaluate - {format_logs(logs)}")
         if return_dict:
@@ -189,18 +207,20 @@ class TrainingMixin:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose=0):
-        """The model's outputs (probabilities after a softmax output) as a NumPy array."""
-        x = _array(x, "predict: x")
-        if len(x) == 0:
-            raise ValueError("predict: no samples")
-        self._ensure_built(x.shape[1:])
-        batch_size = _batch_size(batch_size)
+    def predict(self, x, batch_size=None, verbose=0, steps=None):
+        """The model's outputs (probabilities after a softmax output) as a NumPy array, for
+        arrays ``x`` or a DataLoader/Dataset/generator of batches (x, x alone or (x, y); the
+        targets are ignored), ``steps`` batches of it (default: all)."""
+        batches = epoch_iterator("predict", x, None, batch_size, steps, needs_y=False)
         self.eval()
         outs = []
         with no_grad():
-            for start in range(0, len(x), batch_size):
-                outs.append(self.forward(self._tensor(x[start:start + batch_size])).numpy())
+            for batch in batches.epoch():
+                xb, _ = split_batch("predict", batch, needs_y=False)
+                self._ready(xb)
+                outs.append(self.forward(self._tensor(xb)).numpy())
+        if not outs:
+            raise ValueError("predict: the data yielded no batches")
         return np.concatenate(outs, axis=0)
 
     def compile_config(self):
