@@ -63,7 +63,8 @@ def test_summary_matches_keras_for_the_articles_mnist_cnn():
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
-    for row in [("conv2d (Conv2D)", "(None, 26, 26, 32)", "320"), ("max_pooling2d (MaxPooling2D)", "(None, 13, 13, 32)", "0"),
+    for row in [("conv2d (Conv2D)", "(None, 26, 26, 32)", "320"),
+                ("max_pooling2d (MaxPooling2D)", "(None, 13, 13, 32)", "0"),
                 ("conv2d_1 (Conv2D)", "(None, 11, 11, 64)", "18,496"), ("flatten (Flatten)", "(None, 1600)", "0"),
                 ("dense (Dense)", "(None, 64)", "102,464"), ("dense_1 (Dense)", "(None, 10)", "650")]:
         assert any(all(part in line for part in row) for line in lines), row
