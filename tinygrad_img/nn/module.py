@@ -28,6 +28,26 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+class _RemovableHandle:
+    """Unregisters one hook from its module's hook dict on ``remove()`` (or on leaving a ``with``)."""
+    _next_id = 0
+
+    def __init__(self, hooks, hook):
+        self._hooks, self.id = hooks, _RemovableHandle._next_id
+        _RemovableHandle._next_id += 1
+        hooks[self.id] = hook
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
 class Module:
     """Base class of every layer: holds Parameters, buffers and child Modules as attributes."""
 
@@ -36,6 +56,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ----- attribute routing
@@ -93,7 +115,31 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if self._forward_pre_hooks:
+            for hook in tuple(self._forward_pre_hooks.values()):
+                replaced = hook(self, args)
+                if replaced is not None:
+                    args = replaced if isinstance(replaced, tuple) else (replaced,)
+        out = self.forward(*args, **kwargs)
+        if not self._forward_hooks:
+            return out
+        for hook in tuple(self._forward_hooks.values()):
+            replaced = hook(self, args, out)
+            if replaced is not None:
+                out = replaced
+        return out
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward (``inputs`` is the tuple of
+        positional arguments); a non-None return value replaces the output, as in PyTorch.
+        Returns a handle whose ``remove()`` unregisters the hook (also a context manager)."""
+        return _RemovableHandle(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, inputs)`` before every forward (``inputs`` is the tuple of positional
+        arguments); a non-None return value (a tuple, or a single value) replaces the inputs, as in
+        PyTorch. Returns a handle whose ``remove()`` unregisters the hook (also a context manager)."""
+        return _RemovableHandle(self._forward_pre_hooks, hook)
 
     # ----- discovery
     def named_modules(self, prefix="", memo=None):
