@@ -8,5 +8,10 @@
 from . import datasets, transforms
 from .dataset import Dataset, Subset, TensorDataset, random_split
 from .loader import DataLoader
+from . import sampler
+from .sampler import (WeightedRandomSampler, class_weights, oversample_indices, sample_weights,
+                      undersample_indices)
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "datasets", "transforms"]
+__all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "datasets", "transforms",
+           "sampler", "WeightedRandomSampler", "class_weights", "sample_weights", "oversample_indices",
+           "undersample_indices"]

@@ -22,12 +22,15 @@ class DataLoader:
     loader when ``seed`` is given, else from the generator seeded by
     ``tg.manual_seed``. Either way a fixed seed replays the same sequence of
     epochs. ``drop_last`` drops a final batch smaller than ``batch_size``.
+    ``sampler`` (an iterable of dataset indices with ``len``, e.g. a
+    :class:`~tinygrad_img.data.sampler.WeightedRandomSampler` or an index array)
+    replaces the order, as in PyTorch; it cannot be combined with ``shuffle=True``.
     A NumPy array or tensor passed as ``dataset`` is wrapped in a TensorDataset,
     a tuple of them likewise; a plain list of samples works like a Dataset.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, transform=None,
-                 seed=None, device=None):
+                 seed=None, device=None, sampler=None):
         if isinstance(dataset, tuple) and all(hasattr(a, "shape") for a in dataset):
             dataset = TensorDataset(*dataset)
         elif not isinstance(dataset, Dataset) and hasattr(dataset, "shape"):
@@ -38,6 +41,13 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"DataLoader: transform must be callable, got {type(transform).__name__}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive "
+                             "(the sampler decides the order; shuffle it inside the sampler)")
+        if sampler is not None and not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, "
+                            f"got {type(sampler).__name__}")
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -49,11 +59,17 @@ class DataLoader:
 
     def __len__(self):
         """Number of batches per epoch."""
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self):
         n = len(self.dataset)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+            if order.size and (order.min() < 0 or order.max() >= n):
+                raise IndexError(f"DataLoader: the sampler yielded an index outside [0, {n}) "
+                                 f"(min {int(order.min())}, max {int(order.max())})")
+            return order
         if not self.shuffle:
             return np.arange(n)
         rng = self._rng if self._rng is not None else random.generator("cpu")
