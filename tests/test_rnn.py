@@ -414,3 +414,15 @@ def test_projected_lstm_on_gpu_matches_cpu():
     np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5, rtol=1e-4)
     for n, p in m.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), grads[n], atol=1e-4, rtol=1e-3, err_msg=n)
+
+
+def test_recurrent_layers_take_api_md_positional_order():
+    """API.md: RNN/LSTM/GRU(input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=False)."""
+    for cls in (tg.nn.RNN, tg.nn.LSTM, tg.nn.GRU):
+        m = cls(3, 4, 2, False, True)
+        assert (m.num_layers, m.batch_first, m.bidirectional) == (2, False, True)
+        out = m(tg.randn(5, 2, 3))[0]  # time-major because batch_first=False
+        assert out.shape == (5, 2, 8)
+    with pytest.raises(TypeError, match="RNN: batch_first must be a bool, got 'relu'"):
+        tg.nn.RNN(3, 4, 1, "relu")  # PyTorch's positional nonlinearity must not be taken for batch_first
+    assert tg.nn.RNN(3, 4, nonlinearity="relu").mode == "rnn_relu"

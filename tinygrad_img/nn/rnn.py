@@ -10,6 +10,8 @@ GRU state dict loads, but the outputs differ.
 """
 import math
 
+import numpy as np
+
 from .. import functional as F
 from ..creation import zeros
 from ..ops.rnn import GATES
@@ -113,11 +115,18 @@ class GRUCell(_Cell):
 class _Recurrent(Module):
     mode = None
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
-                 bidirectional=False, mode=None, proj_size=0):
+    # API.md's positional order: (input_size, hidden_size, num_layers, batch_first, bidirectional);
+    # PyTorch's other options (whose positions differ there) are keyword-only here.
+    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=False, *,
+                 bias=True, dropout=0.0, mode=None, proj_size=0):
         super().__init__()
         self.mode = mode or self.mode
         name = type(self).__name__
+        for arg, value in (("batch_first", batch_first), ("bidirectional", bidirectional)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name}: {arg} must be a bool, got {value!r} (positional order: input_size, "
+                                f"hidden_size, num_layers, batch_first, bidirectional; pass bias, dropout, "
+                                f"nonlinearity and proj_size by keyword)")
         if int(num_layers) < 1 or int(hidden_size) < 1:
             raise ValueError(f"{name}: num_layers and hidden_size must be >= 1, got {num_layers}, {hidden_size}")
         if not 0 <= int(proj_size) < int(hidden_size):
@@ -126,8 +135,8 @@ class _Recurrent(Module):
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
-        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.proj_size = bidirectional, int(proj_size)
+        self.bias, self.batch_first, self.dropout = bias, bool(batch_first), float(dropout)
+        self.bidirectional, self.proj_size = bool(bidirectional), int(proj_size)
         D = 2 if bidirectional else 1
         for layer in range(self.num_layers):
             for suffix in ("", "_reverse")[:D]:
@@ -200,18 +209,21 @@ class _Recurrent(Module):
 class RNN(_Recurrent):
     """Elman RNN layers: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
 
+    RNN(input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=False, *,
+    nonlinearity="tanh", bias=True, dropout=0.0) (LSTM and GRU take the same, LSTM also proj_size;
+    the positional order is API.md's, so PyTorch's bias/dropout/nonlinearity go by keyword).
     forward(input, hx=None, lengths=None) -> (output, h_n): input (B, T, I) when batch_first
     (default True) else (T, B, I), or unbatched (T, I); hx (num_layers * D, B, H); output
     (B, T, D * H) with both directions' features concatenated; ``lengths`` (B ints) makes padded
     steps output zeros and h_n the state at each row's last valid step.
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=True, dropout=0.0, bidirectional=False):
+    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=False, *,
+                 nonlinearity="tanh", bias=True, dropout=0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         mode="rnn_" + nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, batch_first, bidirectional, bias=bias,
+                         dropout=dropout, mode="rnn_" + nonlinearity)
 
     def forward(self, input, hx=None, lengths=None):
         out, (h_n,) = self._run(input, [hx], lengths)
@@ -228,10 +240,10 @@ class LSTM(_Recurrent):
     """
     mode = "lstm"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
-                 bidirectional=False, proj_size=0):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size=proj_size)
+    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=True, bidirectional=False, *,
+                 bias=True, dropout=0.0, proj_size=0):
+        super().__init__(input_size, hidden_size, num_layers, batch_first, bidirectional, bias=bias,
+                         dropout=dropout, proj_size=proj_size)
 
     def forward(self, input, hx=None, lengths=None):
         out, (h_n, c_n) = self._run(input, [None, None] if hx is None else list(hx), lengths)
