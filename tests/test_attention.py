@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 import tinygrad_img as tg
 import tinygrad_img.functional as F
 from tinygrad_img.ops import attention as attention_op, linalg
-from torch_parity import check_parity, requires_torch, torch
+from torch_parity import check_param_grads, check_parity, requires_torch, torch
 
 RNG = np.random.default_rng(0)
 
@@ -173,9 +173,7 @@ def test_mha_self_attention_parity(masks):
             return model(x, x, x, **{k: wrap(v) for k, v in kw.items()})
         return fn
     check_parity(run(ours, tg.Tensor), run(theirs, torch.tensor), [arr(3, 4, 8)])
-    grads = dict(theirs.named_parameters())
-    for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), grads[name].grad.numpy(), atol=1e-4, rtol=1e-3, err_msg=name)
+    check_param_grads(ours, theirs)
 
 
 @requires_torch
@@ -285,12 +283,6 @@ def test_attention_reuses_the_linalg_swap_helper():
 
 
 # ----- MultiheadAttention's add_bias_kv / add_zero_attn
-def _param_grads_match(ours, theirs):
-    grads = dict(theirs.named_parameters())
-    for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), grads[name].grad.numpy(), atol=1e-4, rtol=1e-3, err_msg=name)
-
-
 @requires_torch
 @pytest.mark.parametrize("add_bias_kv,add_zero_attn", [(True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("masks", ["none", "bool", "float", "padding+bool"])
@@ -318,7 +310,7 @@ def test_mha_bias_kv_and_zero_attn_parity(add_bias_kv, add_zero_attn, masks):
             return out, w
         return fn
     check_parity(run(ours, tg.Tensor), run(theirs, torch.tensor), [arr(3, 4, 8), arr(3, 5, 8)])
-    _param_grads_match(ours, theirs)
+    check_param_grads(ours, theirs)
 
 
 @requires_torch
@@ -379,7 +371,7 @@ def test_transformer_encoder_parity(norm_first, activation):
     check_parity(lambda x: ours(x, mask=tg.Tensor(causal), src_key_padding_mask=tg.Tensor(kpm)),
                  lambda x: theirs(x, mask=torch.tensor(causal), src_key_padding_mask=torch.tensor(kpm)),
                  [arr(2, 5, 8)])
-    _param_grads_match(ours, theirs)
+    check_param_grads(ours, theirs)
 
 
 @requires_torch
@@ -390,7 +382,58 @@ def test_transformer_encoder_time_first_without_norm_parity():
     ours = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 4, 12, dropout=0.0, batch_first=False), 3)
     _copy(ours, theirs)
     check_parity(lambda x: ours(x), lambda x: theirs(x), [arr(6, 2, 8)])
-    _param_grads_match(ours, theirs)
+    check_param_grads(ours, theirs)
+
+
+@requires_torch
+def test_transformer_encoder_accepts_pytorchs_nested_tensor_arguments():
+    torch.manual_seed(0)
+    kw = {"enable_nested_tensor": False, "mask_check": False}
+    theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, batch_first=True),
+                                         2, **kw)
+    ours = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0), 2, **kw)
+    _copy(ours, theirs)
+    kpm = np.zeros((2, 5), bool)
+    kpm[1, 3:] = True
+    check_parity(lambda x: ours(x, src_key_padding_mask=tg.Tensor(kpm)),
+                 lambda x: theirs(x, src_key_padding_mask=torch.tensor(kpm)), [arr(2, 5, 8)])
+    check_param_grads(ours, theirs)
+    ours_default = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0), 2,
+                                            enable_nested_tensor=True, mask_check=True)
+    ours_default.load_state_dict(ours.state_dict())
+    x = tg.Tensor(arr(2, 5, 8))
+    np.testing.assert_array_equal(ours_default(x, src_key_padding_mask=kpm).numpy(),
+                                  ours(x, src_key_padding_mask=kpm).numpy())     # ignored: same result
+
+
+def test_check_param_grads_catches_a_wrong_or_missing_gradient():
+    torch.manual_seed(0)
+    theirs, ours = torch.nn.MultiheadAttention(4, 2, batch_first=True), tg.nn.MultiheadAttention(4, 2)
+    _copy(ours, theirs)
+    check_parity(lambda x: ours(x, x, x)[0], lambda x: theirs(x, x, x)[0], [arr(2, 3, 4)])
+    check_param_grads(ours, theirs)
+    ours.out_proj.bias.grad = ours.out_proj.bias.grad * 1.1
+    with pytest.raises(AssertionError, match="out_proj.bias"):
+        check_param_grads(ours, theirs)
+    ours.out_proj.bias.grad = None
+    with pytest.raises(AssertionError, match="out_proj.bias: no gradient"):
+        check_param_grads(ours, theirs)
+
+
+def test_recurrence_lstm_without_c0_is_a_clear_error_and_nn_lstm_starts_from_zeros():
+    """F.recurrence lives in functional/sequence.py beside scaled_dot_product_attention."""
+    x, h0 = tg.Tensor(arr(4, 2, 3)), tg.Tensor(np.zeros((2, 5), np.float32))
+    w_ih, w_hh = tg.Tensor(arr(20, 3)), tg.Tensor(arr(20, 5))
+    with pytest.raises(ValueError, match=r"recurrence: mode 'lstm' needs c0 \(B, H\) = \(2, 5\), got None"):
+        F.recurrence(x, h0, w_ih, w_hh, mode="lstm")
+    with pytest.raises(ValueError, match=r"recurrence: mode 'gru' needs h0 \(B, H\) = \(2, 5\), got None"):
+        F.recurrence(x, None, tg.Tensor(arr(15, 3)), tg.Tensor(arr(15, 5)), mode="gru")
+    out, _, c = F.recurrence(x, h0, w_ih, w_hh, c0=h0, mode="lstm")
+    lstm = tg.nn.LSTM(3, 5, bias=False, batch_first=False)
+    lstm.weight_ih_l0.data[...], lstm.weight_hh_l0.data[...] = w_ih.numpy(), w_hh.numpy()
+    out_nn, (_, c_nn) = lstm(x)                                      # no states given: zeros
+    np.testing.assert_allclose(out_nn.numpy(), out.numpy(), atol=1e-6)
+    np.testing.assert_allclose(c_nn.numpy()[0], c.numpy(), atol=1e-6)
 
 
 def test_transformer_encoder_copies_are_independent():

@@ -471,3 +471,82 @@ def test_bad_combinations_with_loaders_and_generators(digits8):
         model.evaluate(spent, verbose=0)
     with pytest.raises(ValueError, match="validation_data must be a pair"):
         model.fit(x, y, validation_data=(x, y, y), verbose=0)
+
+
+def test_the_fused_last_layer_runs_its_hooks_in_fit_and_evaluate():
+    """Pruning reparametrises in a forward pre-hook: with a fused softmax, fit/evaluate must still
+    run it (a zeroed kernel_orig gives logits = bias = 0, so the loss is ln(10))."""
+    from tinygrad_img.compress import prune
+    x = np.random.default_rng(0).normal(size=(12, 8, 8, 1)).astype(np.float32)
+    y = np.arange(12) % 10
+    model = _mlp()
+    last = model.layers[-1]
+    prune.l1_unstructured(last, "kernel", 0.5)
+    last.kernel_orig.data[...] = 0.0
+    np.testing.assert_allclose(model.predict(x), 0.1, atol=1e-6)
+    assert model.evaluate(x, y, verbose=0)[0] == pytest.approx(np.log(10), abs=1e-5)
+    seen = []
+    with last.register_forward_hook(lambda m, args, out: seen.append(out.shape)):
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    assert seen == [(4, 10)] * 3                                  # the logits of every batch
+    mask = last.kernel_mask.numpy()
+    assert (mask == 0).any() and np.all(last.kernel.numpy()[mask == 0] == 0)
+
+
+def test_a_validation_dataset_is_batched_with_fit_batch_size_unless_told_otherwise(digits8):
+    (x, y), (xt, yt) = digits8
+    sizes = []
+    val = tg.data.TensorDataset(xt[:100], yt[:100])
+    model = _mlp()
+    real_ready = model._ready
+
+    def ready(xb, train=False):                                   # counts the evaluation batches
+        if not train:
+            sizes.append(len(xb))
+        return real_ready(xb, train)
+    model._ready = ready
+    model.fit(x[:64], y[:64], batch_size=50, epochs=1, verbose=0, validation_data=val)
+    assert sizes == [50, 50]                                      # Keras: validation_batch_size = batch_size
+    sizes.clear()
+    model.fit(x[:64], y[:64], batch_size=50, epochs=1, verbose=0, validation_data=val, validation_batch_size=40)
+    assert sizes == [40, 40, 20]
+    sizes.clear()
+    model.fit(x[:64], y[:64], epochs=1, verbose=0, validation_data=val)
+    assert sizes == [32, 32, 32, 4]                               # neither given: Keras' 32
+
+
+def test_batch_size_errors_name_the_operation(digits8):
+    (x, y), _ = digits8
+    model = _mlp()
+    with pytest.raises(ValueError, match="fit: batch_size must be positive, got 0"):
+        model.fit(x, y, batch_size=0, verbose=0)
+    with pytest.raises(ValueError, match="evaluate: batch_size must be positive, got -1"):
+        model.evaluate(tg.data.TensorDataset(x, y), batch_size=-1, verbose=0)
+    with pytest.raises(ValueError, match="predict: batch_size must be positive"):
+        model.predict(x, batch_size=0)
+    with pytest.raises(ValueError, match=r"fit \(validation_data\): batch_size must be positive"):
+        model.fit(x, y, verbose=0, validation_data=(x, y), validation_batch_size=-4)
+
+
+def test_a_one_shot_validation_generator_without_steps_is_refused_before_training(digits8):
+    (x, y), (xt, yt) = digits8
+    model = _mlp()
+    before = model.get_weights()
+    counter = _Counter()
+    with pytest.raises(ValueError, match="fit: validation_data is a generator.*pass validation_steps"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[counter],
+                  validation_data=((xt[i:i + 20], yt[i:i + 20]) for i in range(0, 60, 20)))
+    assert counter.per_epoch == []                                               # nothing trained
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+    history = model.fit(x[:64], y[:64], epochs=1, verbose=0,                     # one epoch: one pass is enough
+                        validation_data=((xt[i:i + 20], yt[i:i + 20]) for i in range(0, 60, 20)))
+    assert history.history["val_loss"][0] == pytest.approx(model.evaluate(xt[:60], yt[:60], verbose=0)[0],
+                                                           abs=1e-5)
+    finite = ((xt[i:i + 20], yt[i:i + 20]) for i in range(0, 60, 20))
+    with pytest.raises(ValueError, match="yields validation_steps batches for every epoch"):
+        model.fit(x[:64], y[:64], epochs=2, verbose=0, validation_data=finite, validation_steps=3)
+    spent = iter([(x[:4], y[:4])])
+    model.evaluate(spent, verbose=0)
+    with pytest.raises(ValueError, match="pass a fresh generator, or a re-iterable source such as a DataLoader"):
+        model.evaluate(spent, verbose=0)

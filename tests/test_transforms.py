@@ -294,22 +294,91 @@ def test_hue_errors():
     for bad in (0.6, -0.1, (-0.6, 0.1), (0.2, 0.7), (0.3, 0.1)):
         with pytest.raises(ValueError, match="ColorJitter: hue"):
             T.ColorJitter(hue=bad)
+    two = _batch(c=2)
+    with pytest.raises(ValueError, match=r"ColorJitter: hue needs RGB \(3-channel\) or grayscale \(1-channel\) "
+                                         r"images, got shape \(6, 2, 9, 9\)"):
+        T.ColorJitter(hue=0.1)(two)
     gray = _batch(c=1)
-    with pytest.raises(ValueError, match=r"ColorJitter: hue needs RGB images \(3 channels\), got shape \(6, 1, 9, 9\)"):
-        T.ColorJitter(hue=0.1)(gray)
-    np.testing.assert_array_equal(T.ColorJitter(brightness=(1, 1), hue=0)(gray), gray)
-    for fn in (T.rgb_to_hsv, T.hsv_to_rgb, lambda a: T.adjust_hue(a, 0.1)):
-        with pytest.raises(ValueError, match=r"(rgb_to_hsv|hsv_to_rgb): expects an \(N, 3, H, W\).*\(6, 1, 9, 9\)"):
+    for name, fn in (("rgb_to_hsv", T.rgb_to_hsv), ("hsv_to_rgb", T.hsv_to_rgb),
+                     ("adjust_hue", lambda a: T.adjust_hue(a, 0.1))):
+        with pytest.raises(ValueError, match=rf"{name}: expects a float \(N, 3, H, W\) array, got float32 of "
+                                             r"shape \(6, 1, 9, 9\)"):
             fn(gray)
+        with pytest.raises(ValueError, match=rf"{name}: expects a float \(N, 3, H, W\) array, got uint8"):
+            fn((_hue_batch() * 255).astype(np.uint8))           # integer pixels would give wrong hues
+        with pytest.raises(TypeError, match=rf"{name}: expects a float \(N, 3, H, W\) array or Tensor, got list"):
+            fn(_hue_batch().tolist())
+    with pytest.raises(ValueError, match=r"adjust_hue: shift must be one number or 5 \(one per image\), got 3"):
+        T.adjust_hue(_hue_batch(), [0.1, 0.2, 0.3])
 
 
-def test_adjust_hue_matches_torchvision():
-    tvf = pytest.importorskip("torchvision.transforms.functional")
-    import torch
-    x = _hue_batch(n=3)
+def test_color_jitter_leaves_grayscale_hue_alone_like_torchvision():
+    gray = _batch(c=1, seed=2)
+    tg.manual_seed(0)
+    np.testing.assert_array_equal(T.ColorJitter(hue=0.4)(gray), gray)
+    tg.manual_seed(3)
+    with_hue = T.ColorJitter(brightness=0.5, contrast=0.5, hue=0.4)(gray)
+    tg.manual_seed(3)
+    np.testing.assert_array_equal(with_hue, T.ColorJitter(brightness=0.5, contrast=0.5)(gray))
+    assert not np.array_equal(with_hue, gray)
+
+
+def test_hue_functions_take_a_tensor_and_give_a_tensor_back():
+    x = _hue_batch(dtype=np.float64)
+    for fn in (T.rgb_to_hsv, T.hsv_to_rgb, lambda a: T.adjust_hue(a, np.linspace(-0.4, 0.4, 5))):
+        out = fn(tg.Tensor(x, dtype="float64"))
+        assert isinstance(out, tg.Tensor) and out.dtype == np.float64 and out.shape == x.shape
+        np.testing.assert_array_equal(out.numpy(), fn(x))
+
+
+# torchvision's _rgb2hsv, _hsv2rgb and adjust_hue (transforms/_functional_tensor.py), ported
+# line by line to NumPy: indicator products instead of our where/take_along_axis selections.
+def _tv_rgb2hsv(img):
+    r, g, b = img[:, 0], img[:, 1], img[:, 2]
+    maxc, minc = img.max(axis=1), img.min(axis=1)
+    eqc = maxc == minc
+    cr = maxc - minc
+    ones = np.ones_like(maxc)
+    s = cr / np.where(eqc, ones, maxc)
+    cr_divisor = np.where(eqc, ones, cr)
+    rc, gc, bc = (maxc - r) / cr_divisor, (maxc - g) / cr_divisor, (maxc - b) / cr_divisor
+    hr = (maxc == r) * (bc - gc)
+    hg = ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
+    hb = ((maxc != g) & (maxc != r)) * (4.0 + gc - rc)
+    h = np.fmod((hr + hg + hb) / 6.0 + 1.0, 1.0)
+    return np.stack((h, s, maxc), axis=1)
+
+
+def _tv_hsv2rgb(img):
+    h, s, v = img[:, 0], img[:, 1], img[:, 2]
+    i = np.floor(h * 6.0)
+    f = h * 6.0 - i
+    i = i.astype(np.int32)
+    p = np.clip(v * (1.0 - s), 0.0, 1.0)
+    q = np.clip(v * (1.0 - s * f), 0.0, 1.0)
+    t = np.clip(v * (1.0 - s * (1.0 - f)), 0.0, 1.0)
+    i = i % 6
+    mask = (i[:, None] == np.arange(6).reshape(-1, 1, 1)).astype(img.dtype)      # (N, 6, H, W)
+    a4 = np.stack((np.stack((v, q, p, p, t, v), axis=1), np.stack((t, v, v, q, p, p), axis=1),
+                   np.stack((p, p, t, v, v, q), axis=1)), axis=1)                  # (N, 3, 6, H, W)
+    return np.einsum("nijk,nxijk->nxjk", mask, a4)
+
+
+def _tv_adjust_hue(img, hue_factor):
+    hsv = _tv_rgb2hsv(img)
+    h = (hsv[:, 0] + hue_factor) % 1.0
+    return _tv_hsv2rgb(np.stack((h, hsv[:, 1], hsv[:, 2]), axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hue_matches_a_port_of_torchvisions_formulas(dtype):
+    x = _hue_batch(n=3, dtype=dtype)
+    tol = {"rtol": 0, "atol": 1e-6 if dtype == np.float32 else 1e-12}
+    np.testing.assert_allclose(T.rgb_to_hsv(x), _tv_rgb2hsv(x), **tol)
+    hsv = _tv_rgb2hsv(x)
+    np.testing.assert_allclose(T.hsv_to_rgb(hsv), _tv_hsv2rgb(hsv), **tol)
     for shift in (-0.5, -0.27, 0.0, 0.1, 1 / 3, 0.5):
-        ref = tvf.adjust_hue(torch.tensor(x), shift).numpy()
-        np.testing.assert_allclose(T.adjust_hue(x, shift), ref, atol=1e-5, err_msg=f"shift {shift}")
+        np.testing.assert_allclose(T.adjust_hue(x, shift), _tv_adjust_hue(x, shift), **tol, err_msg=f"shift {shift}")
 
 
 @pytest.mark.gpu

@@ -1,5 +1,6 @@
-"""One helper drives the PyTorch parity tests: same inputs, same non-uniform loss,
-compare forward values and every input's gradient."""
+"""The PyTorch parity helpers: ``check_parity`` runs both on the same inputs with the same
+non-uniform loss and compares the forward values and every input's gradient;
+``check_param_grads`` then compares every parameter's gradient of two modules."""
 import numpy as np
 import pytest
 
@@ -54,3 +55,14 @@ def check_parity(ours, theirs, arrays, grad=None, fwd_tol=FWD_TOL, bwd_tol=BWD_T
         assert t.grad.shape == t.shape and t.grad.dtype == t.dtype, \
             f"input {i}: grad {t.grad.shape}/{t.grad.dtype} vs input {t.shape}/{t.dtype}"
         np.testing.assert_allclose(t.grad.numpy(), p.grad.numpy(), **bwd_tol, err_msg=f"grad of input {i}")
+
+
+def check_param_grads(ours, theirs, tol=BWD_TOL):
+    """After a backward through both: our module and the torch module have the same parameter
+    names, and each of our parameters has a gradient of its shape equal to torch's."""
+    their_params = dict(theirs.named_parameters())
+    ours_named = list(ours.named_parameters())
+    assert [n for n, _ in ours_named] == list(their_params), "parameter names differ from torch's"
+    for name, p in ours_named:
+        assert p.grad is not None and p.grad.shape == p.shape, f"{name}: no gradient of shape {p.shape}"
+        np.testing.assert_allclose(p.grad.numpy(), their_params[name].grad.numpy(), **tol, err_msg=name)

@@ -1,9 +1,11 @@
 """Photometric augmentation of NCHW batches: ColorJitter and GaussianNoise, one draw per image,
-plus the batched RGB <-> HSV conversions that the hue jitter uses."""
+plus the batched RGB <-> HSV conversions that the hue jitter uses (public as ``T.rgb_to_hsv``,
+``T.hsv_to_rgb`` and ``T.adjust_hue``: a float NumPy/CuPy array or Tensor in, the same kind out)."""
 import numpy as np
 
 from .. import backend, random
-from .transforms_base import Transform, check_range, uniform
+from ..tensor import Tensor
+from .transforms_base import Transform, check_range, uniform, unwrap
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -17,20 +19,31 @@ def grayscale(x):
     return x.mean(axis=1, keepdims=True)
 
 
-def _check_three_channels(op, x):
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"{op}: expects an (N, 3, H, W) batch of RGB/HSV images, got shape {x.shape}")
+def _float_rgb(op, x):
+    """(array, wrap) for the public colour functions: ``x`` must be a floating-point (N, 3, H, W)
+    NumPy/CuPy array or Tensor (integer pixels would give wrong results: use ToTensor first)."""
+    if not isinstance(x, Tensor) and not hasattr(x, "shape"):
+        raise TypeError(f"{op}: expects a float (N, 3, H, W) array or Tensor, got {type(x).__name__}")
+    arr, wrap = unwrap(x)
+    if arr.dtype.kind != "f" or arr.ndim != 4 or arr.shape[1] != 3:
+        raise ValueError(f"{op}: expects a float (N, 3, H, W) array, got {arr.dtype} of shape {arr.shape}"
+                         + (" (use ToTensor first for integer pixels)" if arr.dtype.kind in "uib" else ""))
+    return arr, wrap
 
 
 def rgb_to_hsv(x):
-    """(N, 3, H, W) RGB in [0, 1] -> (N, 3, H, W) HSV, each in [0, 1]; a NumPy or CuPy array
-    in, the same kind out (computed on the device).
+    """(N, 3, H, W) RGB in [0, 1] -> (N, 3, H, W) HSV, each in [0, 1]; a float NumPy/CuPy array
+    or Tensor in, the same kind and dtype out (computed on the device).
 
     torchvision's formula: v = max, c = max - min, s = c / v (0 where c = 0), and h is
     the sector of the largest channel plus the offset of the other two, divided by 6:
     ((g - b) / c, 2 + (b - r) / c or 4 + (r - g) / c), taken mod 1 (h = 0 for grays).
     """
-    _check_three_channels("rgb_to_hsv", x)
+    x, wrap = _float_rgb("rgb_to_hsv", x)
+    return wrap(_rgb_to_hsv(x))
+
+
+def _rgb_to_hsv(x):
     xp = backend.get_array_module(x)
     r, g, b = x[:, 0], x[:, 1], x[:, 2]
     maxc, minc = x.max(axis=1), x.min(axis=1)
@@ -49,8 +62,13 @@ def hsv_to_rgb(x):
     """(N, 3, H, W) HSV -> RGB, the inverse of :func:`rgb_to_hsv` (torchvision's formula):
     with i = floor(6 h) mod 6, f = 6 h - floor(6 h), p = v (1 - s), q = v (1 - s f),
     t = v (1 - s (1 - f)) (p, q, t clamped to [0, 1]), sector i picks (r, g, b) from
-    (v,t,p), (q,v,p), (p,v,t), (p,q,v), (t,p,v), (v,p,q)."""
-    _check_three_channels("hsv_to_rgb", x)
+    (v,t,p), (q,v,p), (p,v,t), (p,q,v), (t,p,v), (v,p,q). Input and output kinds as in
+    :func:`rgb_to_hsv`."""
+    x, wrap = _float_rgb("hsv_to_rgb", x)
+    return wrap(_hsv_to_rgb(x))
+
+
+def _hsv_to_rgb(x):
     xp = backend.get_array_module(x)
     h, s, v = x[:, 0], x[:, 1], x[:, 2]
     sector = xp.floor(h * 6.0)
@@ -65,13 +83,22 @@ def hsv_to_rgb(x):
 
 
 def adjust_hue(x, shift):
-    """Rotate the hue of each RGB image of ``x`` by ``shift[n]`` turns (an (N,) array, or a
-    number for all): RGB -> HSV, h <- (h + shift) mod 1, HSV -> RGB."""
+    """Rotate the hue of each RGB image of ``x`` by ``shift[n]`` turns (N numbers, or one number
+    for all): RGB -> HSV, h <- (h + shift) mod 1, HSV -> RGB. Input and output kinds as in
+    :func:`rgb_to_hsv`."""
+    x, wrap = _float_rgb("adjust_hue", x)
+    size = int(np.size(shift))
+    if size not in (1, x.shape[0]):
+        raise ValueError(f"adjust_hue: shift must be one number or {x.shape[0]} (one per image), got {size}")
+    return wrap(_adjust_hue(x, shift))
+
+
+def _adjust_hue(x, shift):
     xp = backend.get_array_module(x)
-    hsv = rgb_to_hsv(x)
+    hsv = _rgb_to_hsv(x)
     shift = xp.asarray(shift, dtype=x.dtype).reshape(-1, 1, 1)
     h = (hsv[:, 0] + shift) % 1.0
-    return hsv_to_rgb(xp.stack((h, hsv[:, 1], hsv[:, 2]), axis=1))
+    return _hsv_to_rgb(xp.stack((h, hsv[:, 1], hsv[:, 2]), axis=1))
 
 
 def _hue_range(value):
@@ -98,7 +125,9 @@ class ColorJitter(Transform):
     this order: brightness x <- b * x; contrast x <- c * x + (1 - c) * mean(gray(x)); saturation
     x <- s * x + (1 - s) * gray(x) (gray: luminance of RGB; a 1-channel image is its own
     gray); hue: RGB -> HSV, h <- (h + d) mod 1, HSV -> RGB (``hue`` = h in [0, 0.5] means
-    d in [-h, h]; a pair within [-0.5, 0.5] is taken as given; RGB input only).
+    d in [-h, h]; a pair within [-0.5, 0.5] is taken as given). Grayscale (1-channel) images
+    have no hue, so the hue step leaves them unchanged, as in torchvision; other channel
+    counts than 1 and 3 are an error when ``hue`` is set.
     ``clip=True`` clamps to [0, 1] after each step, as torchvision does for float images.
     A component whose range is the identity (the default 0) is skipped.
 
@@ -116,11 +145,12 @@ class ColorJitter(Transform):
     def apply(self, x):
         xp = backend.get_array_module(x)
         n = x.shape[0]
-        if self.hue != (0.0, 0.0) and x.shape[1] != 3:
-            raise ValueError(f"ColorJitter: hue needs RGB images (3 channels), got shape {x.shape}")
+        if self.hue != (0.0, 0.0) and x.shape[1] not in (1, 3):
+            raise ValueError(f"ColorJitter: hue needs RGB (3-channel) or grayscale (1-channel) images, "
+                             f"got shape {x.shape}")
         for name, rng in (("brightness", self.brightness), ("contrast", self.contrast),
                           ("saturation", self.saturation), ("hue", self.hue)):
-            if rng == ((0.0, 0.0) if name == "hue" else (1.0, 1.0)):
+            if rng == ((0.0, 0.0) if name == "hue" else (1.0, 1.0)) or (name == "hue" and x.shape[1] == 1):
                 continue
             f = uniform(x, n, *rng).astype(x.dtype)[:, None, None, None]
             if name == "brightness":
@@ -130,7 +160,7 @@ class ColorJitter(Transform):
             elif name == "saturation":
                 x = f * x + (1 - f) * grayscale(x)
             else:
-                x = adjust_hue(x, f)
+                x = _adjust_hue(x, f)
             if self.clip:
                 x = xp.clip(x, 0.0, 1.0)
         return x

@@ -119,6 +119,9 @@ def recurrence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, c0=None, mode="lstm", re
     H = _check_weights("recurrence", GATES[mode], x.shape[2], w_ih, w_hh, b_ih, b_hh, w_hr)
     states = [h0] + ([c0] if mode == "lstm" else [])
     for name, s, size in zip(("h0", "c0"), states, (w_hh.shape[1], H)):
+        if s is None:
+            raise ValueError(f"recurrence: mode {mode!r} needs {name} (B, H) = ({B}, {size}), got None "
+                             f"(pass zeros for a fresh state)")
         _check_state("recurrence", name, s, B, size)
     _check_dtypes("recurrence", [("x", x), ("h0", h0), ("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh),
                                  ("w_hr", w_hr), ("b_ih", b_ih), ("b_hh", b_hh)])

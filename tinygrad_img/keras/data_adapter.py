@@ -86,11 +86,11 @@ def _check_steps(op, name, steps):
     return None if steps is None else int(steps)
 
 
-def _check_batch_size(batch_size):
+def _check_batch_size(op, batch_size):
     """Keras' default of 32 for None; a positive integer otherwise."""
     batch_size = 32 if batch_size is None else int(batch_size)
     if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+        raise ValueError(f"{op}: batch_size must be positive, got {batch_size}")
     return batch_size
 
 
@@ -124,14 +124,14 @@ def epoch_iterator(op, x, y=None, batch_size=None, steps=None, shuffle=False, st
     steps = _check_steps(op, steps_name, steps)
     if not is_batch_source(x):
         x, y = as_arrays(op, x, y, needs_y)
-        batch_size = _check_batch_size(batch_size)
+        batch_size = _check_batch_size(op, batch_size)
         return EpochIterator(lambda: _array_pass(x, y, batch_size, shuffle), -(-len(x) // batch_size), steps,
                              sample=x[:1])
     kind = _source_kind(x)
     if y is not None:
         raise ValueError(f"{op}: y must be None when x is a {kind} (the batches carry the targets)")
     if isinstance(x, Dataset):
-        x = DataLoader(x, batch_size=_check_batch_size(batch_size), shuffle=shuffle)
+        x = DataLoader(x, batch_size=_check_batch_size(op, batch_size), shuffle=shuffle)
     elif batch_size is not None:
         raise ValueError(f"{op}: batch_size must be None when x is a {kind}: the batch size comes from "
                          f"the data (got batch_size={batch_size})")

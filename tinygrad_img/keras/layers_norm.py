@@ -21,7 +21,11 @@ def _axis_list(axis):
 class BatchNormalization(Layer):
     """y = gamma (x - mu) / sqrt(var + epsilon) + beta, one (gamma, beta, mu, var) per
     position along ``axis`` (default -1, the channels-last axis; ``axis=1`` for NCHW-like
-    inputs; a list of axes gives weights shaped by all of them, as in Keras).
+    inputs). A list of axes gives weights shaped by the sizes along those axes in increasing
+    axis order, e.g. (H, W) for axis=[1, 2] on (N, H, W, C) inputs. That is this library's
+    layout, not Keras': Keras 3 takes a single int axis only, and tf.keras 2 makes multi-axis
+    weights full-rank with 1 on every other axis, batch included ((1, H, W, 1) here), so such
+    weights need a reshape to move between the two.
 
     Axes index the full input, batch axis included (so 0, the batch axis, is not
     allowed; negative values count from the end). Training uses the batch

@@ -150,13 +150,14 @@ class Sequential(TrainingMixin, Module):
         return Tensor(x, device=self._device())
 
     def forward(self, x, skip_final_activation=False):
-        """The layers in order; ``skip_final_activation`` returns the last layer's pre-activation."""
+        """The layers in order; ``skip_final_activation`` returns the last layer's pre-activation
+        (its ``call`` run through the layer's forward hooks, so a hook there sees those logits)."""
         if not self.built:
             self._ensure_built(np.shape(x)[1:], x)
         x = self._tensor(x)
         last = len(self.layer_list) - 1
         for i, layer in enumerate(self.layer_list):
-            x = layer.call(x) if (skip_final_activation and i == last) else layer(x)
+            x = layer._call_with_hooks(layer.call, x) if (skip_final_activation and i == last) else layer(x)
         return x
 
     def trainable_parameters(self):

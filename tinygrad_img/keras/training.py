@@ -7,7 +7,9 @@ training and evaluation passes stop before that softmax and the loss is
 computed from the logits with log-sum-exp (likewise sigmoid + binary
 cross-entropy). ``predict`` always returns the probabilities; metrics that read
 the values (mse, mae, custom) get the probabilities too, computed from the logits
-without a gradient (see ``keras.metrics``).
+without a gradient (see ``keras.metrics``). The last layer's forward pre-hooks
+and hooks still run around its pre-activation ``call`` (so pruning's
+reparametrisation applies); a forward hook there sees the logits.
 
 Per batch only scalars leave the device: the loss and one float per metric;
 the outputs themselves are never copied to the host during fit/evaluate.
@@ -18,7 +20,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..backend import to_device
-from ..data.dataset import as_array
+from ..data.dataset import Dataset, as_array
 from . import losses, metrics as keras_metrics, optimizers
 from .data_adapter import as_arrays, epoch_iterator, is_batch_source, split_batch
 from .history import History
@@ -84,9 +86,11 @@ class TrainingMixin:
         if train and self.optimizer.impl is None:
             self.optimizer.build(self.trainable_parameters())
 
-    def _validation(self, x, y, validation_split, validation_data, batch_sizes, validation_steps):
+    def _validation(self, x, y, validation_split, validation_data, batch_sizes, validation_steps, epochs):
         """(training x, training y, EpochIterator over the validation data or None); ``batch_sizes``
-        is (validation_batch_size, fit's batch_size): arrays use the first given, a loader neither."""
+        is (validation_batch_size, fit's batch_size): arrays and a Dataset use the first that is not
+        None (Keras' default), a DataLoader or generator neither. A generator (consumed once) needs
+        ``validation_steps`` when there is more than one epoch: that is checked here, up front."""
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
         if validation_data is None and validation_split > 0:
@@ -100,14 +104,22 @@ class TrainingMixin:
             validation_data, x, y = (x[cut:], y[cut:]), x[:cut], y[:cut]
         if validation_data is None:
             return x, y, None
+        batch_size = batch_sizes[1] if batch_sizes[0] is None else batch_sizes[0]
         if is_batch_source(validation_data):
-            xv, yv, batch_size = validation_data, None, batch_sizes[0]
+            xv, yv = validation_data, None
+            batch_size = batch_size if isinstance(validation_data, Dataset) else batch_sizes[0]
         elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
-            (xv, yv), batch_size = validation_data, batch_sizes[0] or batch_sizes[1]
+            xv, yv = validation_data
         else:
             raise ValueError("fit: validation_data must be a pair (x_val, y_val), a DataLoader or a generator")
-        return x, y, epoch_iterator("fit (validation_data)", xv, yv, batch_size, validation_steps,
-                                    steps_name="validation_steps")
+        val = epoch_iterator("fit (validation_data)", xv, yv, batch_size, validation_steps,
+                             steps_name="validation_steps")
+        if val.one_shot and val.steps is None and epochs > 1:
+            raise ValueError(f"fit: validation_data is a generator, which the first epoch's validation would use "
+                             f"up, leaving nothing for the other {epochs - 1} epochs: pass validation_steps "
+                             f"(the generator must then yield validation_steps batches per epoch) or a "
+                             f"re-iterable source such as a DataLoader")
+        return x, y, val
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
@@ -123,7 +135,7 @@ class TrainingMixin:
         runs dry stops training with a warning, as in Keras."""
         self._require_compiled("fit")
         x, y, val = self._validation(x, y, validation_split, validation_data,
-                                     (validation_batch_size, batch_size), validation_steps)
+                                     (validation_batch_size, batch_size), validation_steps, epochs - initial_epoch)
         train = epoch_iterator("fit", x, y, batch_size, steps_per_epoch, shuffle, "steps_per_epoch")
         if train.sample is not None:
             self._ready(train.sample, train=True)
@@ -190,8 +202,10 @@ class TrainingMixin:
                 for k, v in self._batch_logs(loss, out, yb, fused).items():
                     totals[k] = totals.get(k, 0.0) + v * len(xb)
         if not seen:
-            raise ValueError(f"{op}: the data yielded no batches (a generator is consumed once: give steps, "
-                             f"or pass a DataLoader, which can be iterated again)")
+            remedy = ("a generator that yields validation_steps batches for every epoch" if op.startswith("fit")
+                      else "a fresh generator")
+            raise ValueError(f"{op}: the data yielded no batches (a generator is consumed once: pass {remedy}, "
+                             f"or a re-iterable source such as a DataLoader)")
         return {k: v / seen for k, v in totals.items()}
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, steps=None):

@@ -231,9 +231,13 @@ class TransformerEncoderLayer(Module):
 class TransformerEncoder(Module):
     """A stack of ``num_layers`` deep copies of ``encoder_layer`` (independent parameters, named
     ``layers.0.`` ...), then the optional ``norm``: x = norm(layer_N(... layer_1(src))), every
-    layer getting the same ``mask``, ``src_key_padding_mask`` and ``is_causal`` (PyTorch's)."""
+    layer getting the same ``mask``, ``src_key_padding_mask`` and ``is_causal`` (PyTorch's).
 
-    def __init__(self, encoder_layer, num_layers, norm=None):
+    PyTorch's ``enable_nested_tensor`` and ``mask_check`` are accepted, so its calls port as they
+    are, and ignored: they steer its nested-tensor fast path for padded batches, which this
+    library does not have (padding always goes through ``src_key_padding_mask``)."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
         super().__init__()
         if not isinstance(encoder_layer, Module) or int(num_layers) < 1:
             raise ValueError(f"TransformerEncoder: needs a Module layer and num_layers >= 1, got "

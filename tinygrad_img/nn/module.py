@@ -115,12 +115,19 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        return self._call_with_hooks(self.forward, *args, **kwargs)
+
+    def _call_with_hooks(self, fn, *args, **kwargs):
+        """What ``module(*args)`` does, with ``fn`` in place of ``forward``: the forward pre-hooks
+        (which may replace ``args``), ``out = fn(*args, **kwargs)``, then the forward hooks (which
+        may replace ``out``). Code that runs another entry point of a module (Keras' pre-activation
+        ``Layer.call``) goes through here so hooks, e.g. pruning's reparametrisation, still apply."""
         if self._forward_pre_hooks:
             for hook in tuple(self._forward_pre_hooks.values()):
                 replaced = hook(self, args)
                 if replaced is not None:
                     args = replaced if isinstance(replaced, tuple) else (replaced,)
-        out = self.forward(*args, **kwargs)
+        out = fn(*args, **kwargs)
         if not self._forward_hooks:
             return out
         for hook in tuple(self._forward_hooks.values()):
