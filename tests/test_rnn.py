@@ -7,7 +7,7 @@ import pytest
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
-from torch_parity import check_parity, requires_torch, torch
+from torch_parity import check_param_grads, check_parity, requires_torch, torch
 
 RNG = np.random.default_rng(0)
 
@@ -153,9 +153,7 @@ def test_layer_parity_with_copied_weights(cls, num_layers, bidirectional, batch_
             return (out,) + (state if lstm else (state,))
         return fn
     check_parity(run(ours), run(theirs), [x, h0, c0], grad=[True, True, lstm])
-    params = dict(theirs.named_parameters())
-    for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), params[name].grad.numpy(), atol=1e-4, rtol=1e-3, err_msg=name)
+    check_param_grads(ours, theirs)
 
 
 @requires_torch
@@ -354,9 +352,7 @@ def test_projected_lstm_parity_with_copied_weights(bidirectional, batch_first):
             return out, h, c
         return fn
     check_parity(run(ours), run(theirs), [x, h0, c0])
-    params = dict(theirs.named_parameters())
-    for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), params[name].grad.numpy(), atol=1e-4, rtol=1e-3, err_msg=name)
+    check_param_grads(ours, theirs)
     # and back: our state dict loads into PyTorch
     theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
 
