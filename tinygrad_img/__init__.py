@@ -34,7 +34,7 @@ from . import optim  # noqa: E402
 from .io import load, save  # noqa: E402
 from . import data  # noqa: E402
 from . import compress, decomposition  # noqa: E402
-from . import explain, models  # noqa: E402
+from . import boxes, explain, models  # noqa: E402
 from .tensor_functions import cat, concatenate, matmul, maximum, minimum, pad, stack, where
 
 float16, float32, float64 = _np.float16, _np.float32, _np.float64
