@@ -15,19 +15,13 @@ import math
 import numpy as np
 
 from .backend import get_array_module
+from .data.dataset import as_array
 from .tensor import Tensor
 from .tensor_functions import stack
 
 __all__ = ["FORMATS", "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image", "nms"]
 
 FORMATS = ("xyxy", "xywh", "cxcywh")
-
-
-def _array(x):
-    """The raw array behind ``x`` (a Tensor, NumPy/CuPy array or list)."""
-    if isinstance(x, Tensor):
-        return x.data
-    return x if get_array_module(x) is not np else np.asarray(x)
 
 
 def _like(result, template):
@@ -37,7 +31,7 @@ def _like(result, template):
 
 def _boxes(x, fn, name="boxes"):
     """(N, 4) box array whose every box satisfies x1 <= x2 and y1 <= y2 (no NaN)."""
-    b = _array(x)
+    b = as_array(x)
     if b.ndim != 2 or b.shape[1] != 4:
         raise ValueError(f"{fn}: {name} must have shape (N, 4), got {tuple(b.shape)}")
     if len(b):
@@ -87,7 +81,7 @@ def box_convert(boxes, in_fmt, out_fmt):
     for fmt in (in_fmt, out_fmt):
         if fmt not in FORMATS:
             raise ValueError(f"box_convert: formats must be one of {FORMATS}, got {fmt!r}")
-    b = boxes if isinstance(boxes, Tensor) else _array(boxes)
+    b = boxes if isinstance(boxes, Tensor) else as_array(boxes)
     if b.ndim < 1 or b.shape[-1] != 4:
         raise ValueError(f"box_convert: boxes must have shape (..., 4), got {tuple(b.shape)}")
     if not isinstance(b, Tensor) and b.dtype.kind != "f":
@@ -118,7 +112,7 @@ def clip_boxes_to_image(boxes, size):
     if len(tuple(size)) != 2 or min(size) < 0:
         raise ValueError(f"clip_boxes_to_image: size must be (height, width) >= 0, got {size!r}")
     height, width = (float(v) for v in size)
-    b = boxes if isinstance(boxes, Tensor) else _array(boxes)
+    b = boxes if isinstance(boxes, Tensor) else as_array(boxes)
     if b.ndim < 1 or b.shape[-1] != 4:
         raise ValueError(f"clip_boxes_to_image: boxes must have shape (..., 4), got {tuple(b.shape)}")
     parts = [b[..., i].clip(0.0, width if i % 2 == 0 else height) for i in range(4)]
@@ -128,7 +122,7 @@ def clip_boxes_to_image(boxes, size):
 
 
 def _scores(scores, n, fn, name="scores"):
-    s = _array(scores)
+    s = as_array(scores)
     if s.shape != (n,):
         raise ValueError(f"{fn}: {name} must have shape ({n},) to match the {n} boxes, got {tuple(s.shape)}")
     if name != "scores":
