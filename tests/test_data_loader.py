@@ -216,3 +216,39 @@ def test_loader_yields_cuda_tensors_and_transforms_on_gpu():
     ds = TensorDataset(tg.Tensor(x, device="cuda"), tg.Tensor(y, device="cuda"))
     xb, _ = next(iter(DataLoader(ds, batch_size=9, shuffle=True, seed=0, device="cuda")))
     assert sorted((xb.numpy()[:, 0, 0, 0] // 4).astype(int).tolist()) == list(range(9))
+
+
+class _ShortSampler:
+    """Claims 6 indices but yields 3 (len() and iteration disagree)."""
+
+    def __len__(self):
+        return 6
+
+    def __iter__(self):
+        return iter([2, 0, 1])
+
+
+def test_sampler_must_yield_integer_indices():
+    x, y = _data(5)
+    for bad in (np.array([0.0, 2.7, 1.0]), [0.0, 2.7]):
+        with pytest.raises(TypeError, match="DataLoader: the sampler must yield integer dataset indices, "
+                                            "got dtype float"):
+            list(DataLoader((x, y), sampler=bad))
+    mask = np.array([True, False, True, False, True])
+    with pytest.raises(TypeError, match=r"got dtype bool; for a boolean mask pass np.flatnonzero\(mask\)"):
+        DataLoader((x, y), sampler=mask)
+    with pytest.raises(TypeError, match="got dtype bool"):
+        list(DataLoader((x, y), sampler=mask.tolist()))
+    ids = _ids(DataLoader((x, y), batch_size=2, sampler=np.flatnonzero(mask)))
+    assert ids == [[0, 2], [4]]
+    assert _ids(DataLoader((x, y), batch_size=2, sampler=np.array([3, 1], dtype=np.uint8))) == [[3, 1]]
+
+
+def test_batches_cover_exactly_the_indices_the_sampler_yields():
+    x, y = _data(5)
+    loader = DataLoader((x, y), batch_size=2, sampler=_ShortSampler())
+    assert len(loader) == 3                                   # what the sampler claims
+    batches = _ids(loader)
+    assert batches == [[2, 0], [1]]                           # no empty trailing batch
+    assert _ids(DataLoader((x, y), batch_size=2, drop_last=True, sampler=_ShortSampler())) == [[2, 0]]
+    assert _ids(DataLoader((x, y), sampler=[])) == []

@@ -214,6 +214,40 @@ def test_vgg11_structure_and_shapes():
         vgg11(width_divisor=3)
 
 
+def test_vgg11_uses_torchvision_initialisation():
+    tg.manual_seed(0)
+    m = vgg11(num_classes=10, width_divisor=8, batch_norm=True)   # classifier 3136 -> 512 -> 512 -> 10
+    convs = [l for l in m.features if isinstance(l, nn.Conv2d)]
+    for c in convs:
+        w = c.weight.numpy()
+        assert (c.bias.numpy() == 0).all()
+        if w.size >= 10_000:                                      # enough entries for a tight std estimate
+            expect = np.sqrt(2.0 / (c.out_channels * 9))          # kaiming_normal_, fan_out, relu gain
+            assert abs(w.std() / expect - 1) < 0.1 and abs(w.mean()) < 0.1 * expect, (w.std(), expect)
+    assert sum(c.weight.size >= 10_000 for c in convs) >= 4
+    for bn in (l for l in m.features if isinstance(l, nn.BatchNorm2d)):
+        assert (bn.weight.numpy() == 1).all() and (bn.bias.numpy() == 0).all()
+    linears = [l for l in m.classifier if isinstance(l, nn.Linear)]
+    for lin in linears[:2]:                                   # PyTorch's default would give 1/sqrt(3 fan_in)
+        w = lin.weight.numpy()
+        assert abs(w.std() / 0.01 - 1) < 0.1 and abs(w.mean()) < 1e-3, w.std()
+        assert np.abs(w).max() > 4 * 0.01                     # normal tails, not a uniform's bound
+    assert all((lin.bias.numpy() == 0).all() for lin in linears)
+
+
+def test_mobilenet_v1_keeps_pytorch_default_initialisation():
+    tg.manual_seed(0)
+    m = mobilenet_v1(num_classes=10, width_mult=0.5)
+    pw = m.features[-1][3]                                    # 1x1 conv 512 -> 512
+    bound = 1 / np.sqrt(pw.in_channels)                       # kaiming_uniform_(a=sqrt(5)): 1/sqrt(fan_in)
+    w = pw.weight.numpy()
+    assert np.abs(w).max() <= bound and abs(w.std() / (bound / np.sqrt(3)) - 1) < 0.1
+    bns = [l for l in m.modules() if isinstance(l, nn.BatchNorm2d)]
+    assert all((bn.weight.numpy() == 1).all() and (bn.bias.numpy() == 0).all() for bn in bns)
+    fc_bound = 1 / np.sqrt(m.fc.in_features)
+    assert np.abs(m.fc.bias.numpy()).max() <= fc_bound and (m.fc.bias.numpy() != 0).all()
+
+
 def test_mobilenet_v1_depthwise_separable():
     assert sum(p.size for p in mobilenet_v1().parameters()) == 4_231_976  # the paper's 4.2M
     m = mobilenet_v1(num_classes=10, width_mult=0.25)

@@ -215,3 +215,16 @@ def test_module_to_accepts_a_dtype_first():
     assert all(p.dtype == np.float64 for p in m.parameters())
     m.to(np.float32)
     assert all(p.dtype == np.float32 for p in m.parameters())
+
+
+def test_forward_pre_hook_replaces_inputs_and_is_removable():
+    lin = nn.Linear(2, 2, bias=False)
+    lin.weight.data[...] = np.eye(2, dtype=np.float32)
+    seen = []
+    handle = lin.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape) or (args[0] * 2,))
+    np.testing.assert_array_equal(lin(tg.ones(1, 2)).numpy(), [[2.0, 2.0]])
+    with lin.register_forward_pre_hook(lambda m, args: args[0] + 1):   # a single value also replaces
+        np.testing.assert_array_equal(lin(tg.ones(1, 2)).numpy(), [[3.0, 3.0]])
+    handle.remove()
+    np.testing.assert_array_equal(lin(tg.ones(1, 2)).numpy(), [[1.0, 1.0]])
+    assert seen == [(1, 2), (1, 2)]

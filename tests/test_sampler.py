@@ -38,7 +38,8 @@ def test_weighted_sampler_without_replacement_draws_distinct_indices():
     assert sorted(s) == [0, 1, 3, 4]
     with pytest.raises(ValueError, match="WeightedRandomSampler: num_samples=5 exceeds the 4 indices"):
         WeightedRandomSampler([1.0, 1.0, 0.0, 3.0, 1.0], 5, replacement=False)
-    with pytest.raises(ValueError, match="WeightedRandomSampler: weights must be finite, >= 0"):
+    with pytest.raises(ValueError, match=r"WeightedRandomSampler: weights must be >= 0, but weights\[1\] = -1.0 "
+                                         r"\(shape \(2,\)\)"):
         WeightedRandomSampler([1.0, -1.0], 2)
     with pytest.raises(ValueError, match="WeightedRandomSampler: num_samples must be a positive integer, got 0"):
         WeightedRandomSampler([1.0], 0)
@@ -56,8 +57,26 @@ def test_balanced_class_weights_formula():
         class_weights(_Y, n_classes=4)
     with pytest.raises(ValueError, match="class_weights: scheme must be one of"):
         class_weights(_Y, scheme="inverse")
-    with pytest.raises(ValueError, match="class_weights: labels must be a non-empty 1-D array of integer"):
+    with pytest.raises(ValueError, match="class_weights: labels: class labels must be integers, .* 0.5"):
         class_weights(np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match="class_weights: labels is empty"):
+        class_weights(np.array([], dtype=np.int64))
+    np.testing.assert_array_equal(class_weights(_Y.astype(np.float32)), w)   # whole floats, as metrics
+
+
+def test_weighted_sampler_errors_name_the_check_not_the_array():
+    big = np.ones(10_000)
+    big[7] = np.nan
+    with pytest.raises(ValueError) as e:
+        WeightedRandomSampler(big, 5)
+    msg = str(e.value)
+    assert "weights must be finite, but weights[7] = nan (shape (10000,))" in msg and len(msg) < 200
+    big[7] = 1.0
+    big[9_000] = -2.5
+    with pytest.raises(ValueError, match=r"must be >= 0, but weights\[9000\] = -2.5 \(shape \(10000,\)\)"):
+        WeightedRandomSampler(big, 5)
+    with pytest.raises(ValueError, match=r"weights must not all be zero \(shape \(3,\), sum 0.0\)"):
+        WeightedRandomSampler(np.zeros(3), 2)
 
 
 def test_balanced_sampling_through_the_dataloader():

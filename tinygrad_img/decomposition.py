@@ -14,6 +14,7 @@ entry of largest magnitude is positive, which makes the result deterministic.
 import numpy as np
 
 from . import backend
+from .data.dataset import as_array
 from .tensor import Tensor
 
 __all__ = ["PCA"]
@@ -21,11 +22,10 @@ __all__ = ["PCA"]
 
 def _unwrap(fn, x):
     """(array, was_tensor) for a Tensor / NumPy / CuPy 2-D input."""
-    was_tensor = isinstance(x, Tensor)
-    a = x.data if was_tensor else backend.get_array_module(x).asarray(x)
+    a = as_array(x)
     if a.ndim != 2:
         raise ValueError(f"PCA.{fn}: expected a 2-D array (n_samples, n_features), got shape {a.shape}")
-    return a, was_tensor
+    return a, isinstance(x, Tensor)
 
 
 class PCA:

@@ -6,23 +6,28 @@ W_r = U_r S_r V_r^T is the best rank-r approximation in the Frobenius norm
 becomes Linear(in, r, bias=False) followed by Linear(r, out), with weights
 sqrt(S_r) V_r^T and U_r sqrt(S_r) (the singular values split evenly so both
 factors are equally scaled): out*in parameters become r*(in + out).
+
+The SVD runs in float64 with the weight's own array module (``numpy.linalg.svd`` or
+``cupy.linalg.svd``), so a CUDA layer is factorised on the GPU; only the singular
+values go to the host to choose the rank.
 """
 import math
 
 import numpy as np
 
 from .. import backend
+from ..data.dataset import as_array
 from ..nn.containers import Sequential
 from ..nn.layers import Linear
-from ..tensor import Tensor
 
 __all__ = ["low_rank_linear", "singular_values", "parameter_count"]
 
 
 def singular_values(weight):
-    """The singular values s_1 >= s_2 >= ... of a 2-D weight (a Tensor or array), float64 NumPy."""
-    w = weight.data if isinstance(weight, Tensor) else weight
-    return np.linalg.svd(np.asarray(backend.to_device(w, "cpu"), dtype=np.float64), compute_uv=False)
+    """The singular values s_1 >= s_2 >= ... of a 2-D weight (a Tensor or array) as a float64
+    array of the weight's array module (NumPy, or CuPy for a CUDA weight)."""
+    w = as_array(weight)
+    return backend.get_array_module(w).linalg.svd(w.astype(np.float64), compute_uv=False)
 
 
 def low_rank_linear(linear, rank):
@@ -39,13 +44,13 @@ def low_rank_linear(linear, rank):
         raise TypeError(f"{fn}: expected an nn.Linear, got {type(linear).__name__}")
     w = linear.weight
     out_f, in_f = w.shape
-    u, s, vt = np.linalg.svd(np.asarray(backend.to_device(w.data, "cpu"), dtype=np.float64),
-                             full_matrices=False)
-    rank = _rank(fn, rank, s)
-    root = np.sqrt(s[:rank])
+    xp = w.xp
+    u, s, vt = xp.linalg.svd(w.data.astype(np.float64), full_matrices=False)
+    rank = _rank(fn, rank, backend.to_device(s, "cpu"))
+    root = xp.sqrt(s[:rank])
     first, second = Linear(in_f, rank, bias=False), Linear(rank, out_f, bias=linear.bias is not None)
-    first.weight.data = backend.to_device((root[:, None] * vt[:rank]).astype(w.dtype), w.device)
-    second.weight.data = backend.to_device((u[:, :rank] * root).astype(w.dtype), w.device)
+    first.weight.data = (root[:, None] * vt[:rank]).astype(w.dtype)
+    second.weight.data = (u[:, :rank] * root).astype(w.dtype)
     if linear.bias is not None:
         second.bias = linear.bias
     return Sequential(first, second)

@@ -84,7 +84,7 @@ def _apply_mask(module, name, new_mask):
     else:
         orig = module._parameters.pop(name)
         module.register_parameter(name + "_orig", orig)
-        module.register_buffer(name + "_mask", Tensor(new_mask.astype(orig.dtype), device=orig.device))
+        module.register_buffer(name + "_mask", Tensor(new_mask, dtype=orig.dtype, device=orig.device))
         module.__dict__.setdefault("_pruning", {})[name] = module.register_forward_pre_hook(_Reparametrize(name))
     _Reparametrize(name)(module, ())
     return module
@@ -127,10 +127,14 @@ def ln_structured(module, name="weight", amount=0.5, n=2, dim=0):
     whose L_n norm ||w[..., j, ...]||_n = (sum |w|^n)^(1/n) is smallest.
 
     ``n`` is a positive number or ``float("inf")`` (the largest |w|); ``amount`` counts
-    slices (a fraction of them or an int). Returns the module.
+    slices (a fraction of them or an int). The tensor must have at least 2 dimensions (as in
+    PyTorch). Returns the module.
     """
     fn = "ln_structured"
     orig = _param(fn, module, name)
+    if orig.ndim < 2:
+        raise ValueError(f"{fn}: structured pruning needs a tensor of at least 2 dimensions, but {name} "
+                         f"has shape {orig.shape}; use l1_unstructured for a 1-D tensor")
     if not -orig.ndim <= dim < orig.ndim:
         raise ValueError(f"{fn}: dim={dim} is out of range for {name} of shape {orig.shape}")
     if not n > 0:
@@ -152,12 +156,16 @@ def global_unstructured(parameters, amount):
     """L1 pruning across several tensors at once: the ``amount`` entries with the smallest
     |w| over ALL of ``parameters`` (a list of ``(module, name)`` pairs) are zeroed, so layers
     lose different fractions. ``amount`` is a fraction of the total still-kept entries or an
-    int count. Returns None."""
+    int count. All the tensors must be on one device. Returns None."""
     fn = "global_unstructured"
     parameters = list(parameters)
     if not parameters:
         raise ValueError(f"{fn}: parameters is empty; pass a list of (module, name) pairs")
     origs = [_param(fn, m, name) for m, name in parameters]
+    devices = sorted({p.device for p in origs})
+    if len(devices) > 1:
+        raise ValueError(f"{fn}: all parameters must be on one device to be ranked together, got devices "
+                         f"{devices}; move the modules with .to(device) first")
     keeps = [_keep_mask(m, name, p) for (m, name), p in zip(parameters, origs)]
     xp = origs[0].xp
     scores = xp.concatenate([xp.where(kp, abs(p.data.astype(np.float64)), np.inf).ravel()

@@ -1,12 +1,19 @@
 """8-bit quantisation: x ≈ (q - zero_point) * scale with q an integer in [qmin, qmax].
 
-    q = clamp(round(x * (1 / scale)) + zero_point, qmin, qmax)     (round half to even)
+    q = clamp(round(x * (1 / scale) + zero_point), qmin, qmax)     (round half to even)
 
-as PyTorch computes it (the reciprocal taken in float32). Parameters come
-from the range of x, widened to contain 0 (so 0 is exact):
+bit for bit as PyTorch's CPU kernels compute it: x is taken in float32, the
+reciprocal 1 / scale is a float32, and the zero point is added BEFORE the single
+rounding. Per tensor, x * inv + zero_point is one fused multiply-add (rounded
+once to float32, as FBGEMM's vector loop); per channel the product and the sum
+are each rounded to float32 (FBGEMM's scalar ``Quantize``). Parameters come from
+the range of x, widened to contain 0 (so 0 is exact), in float32 arithmetic as
+``torch.ao.quantization.MinMaxObserver`` computes them:
 
     affine:    scale = (max - min) / (qmax - qmin),  zero_point = qmin - round(min / scale)
     symmetric: scale = max(|min|, |max|) / ((qmax - qmin) / 2),  zero_point = 0 (int8) or 128 (uint8)
+
+(scale is at least float32's eps).
 
 Inside the range every value is reconstructed to within scale / 2.
 ``quantize_dynamic`` stores the weights of Linear (and Conv2d) layers as int8
@@ -19,6 +26,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
+from ..data.dataset import as_array
 from ..nn.conv import Conv2d
 from ..nn.layers import Linear
 from ..nn.module import Module
@@ -38,13 +46,10 @@ def _qrange(fn, dtype):
     return _DTYPES[name], int(info.min), int(info.max)
 
 
-def _array(x):
-    return x.data if isinstance(x, Tensor) else backend.get_array_module(x).asarray(x)
-
-
 class QuantizedTensor:
-    """Integer values ``int_repr`` with ``scale`` and ``zero_point`` (float32 / int64 arrays:
-    0-d per tensor, or one per slice along ``axis``); x ≈ (int_repr - zero_point) * scale."""
+    """Integer values ``int_repr`` with ``scale`` and ``zero_point`` (float32 -- float64 in a
+    quantised layer cast by ``.double()`` -- and int64 arrays: 0-d per tensor, or one per slice
+    along ``axis``); x ≈ (int_repr - zero_point) * scale."""
 
     def __init__(self, int_repr, scale, zero_point, axis=None):
         self.int_repr, self.scale, self.zero_point, self.axis = int_repr, scale, zero_point, axis
@@ -57,9 +62,11 @@ class QuantizedTensor:
         return a.reshape(shape)
 
     def dequantize(self):
-        """x^ = (q - zero_point) * scale as a float32 Tensor."""
-        q = self.int_repr.astype(np.float32) - self._bcast(self.zero_point).astype(np.float32)
-        return Tensor(q * self._bcast(self.scale))
+        """x^ = (q - zero_point) * scale as a Tensor of the scale's dtype (float32, or float64
+        once a quantised layer's buffers were cast by ``Module.double()``)."""
+        dtype = self.scale.dtype
+        q = self.int_repr.astype(dtype) - self._bcast(self.zero_point).astype(dtype)
+        return Tensor(q * self._bcast(self.scale), dtype=dtype)
 
     @property
     def shape(self):
@@ -80,15 +87,16 @@ class QuantizedTensor:
 
 
 def _qparams(xmin, xmax, qmin, qmax, symmetric):
-    """scale (float32) and zero_point (int64) from the range, widened to include 0."""
-    xp = backend.get_array_module(xmin)
-    lo, hi = xp.minimum(xmin, 0.0).astype(np.float64), xp.maximum(xmax, 0.0).astype(np.float64)
-    eps = float(np.finfo(np.float32).eps)
+    """scale (float32) and zero_point (int64) from the range, widened to include 0, every step
+    in float32 as MinMaxObserver does (so the scales equal PyTorch's bit for bit)."""
+    xp, f32 = backend.get_array_module(xmin), np.float32
+    lo, hi = xp.minimum(xp.asarray(xmin, dtype=f32), f32(0)), xp.maximum(xp.asarray(xmax, dtype=f32), f32(0))
+    eps = f32(np.finfo(f32).eps)
     if symmetric:
-        scale = xp.maximum(xp.maximum(-lo, hi) / ((qmax - qmin) / 2.0), eps).astype(np.float32)
+        scale = xp.maximum(xp.maximum(-lo, hi) / f32((qmax - qmin) / 2), eps)
         zp = xp.full(scale.shape, 0 if qmin < 0 else (qmin + qmax + 1) // 2, dtype=np.int64)
     else:
-        scale = xp.maximum((hi - lo) / (qmax - qmin), eps).astype(np.float32)
+        scale = xp.maximum((hi - lo) / f32(qmax - qmin), eps)
         zp = xp.clip(qmin - xp.rint(lo / scale), qmin, qmax).astype(np.int64)
     return scale, zp
 
@@ -96,31 +104,39 @@ def _qparams(xmin, xmax, qmin, qmax, symmetric):
 def _check_qparams(fn, x, scale, zero_point, shape, qmin, qmax):
     """scale / zero_point as float32 / int64 arrays on x's device, checked."""
     xp = backend.get_array_module(x)
-    scale = xp.asarray(backend.to_device(_array(scale), backend.device_of(x)), dtype=np.float32)
-    zero_point = xp.asarray(backend.to_device(_array(zero_point), backend.device_of(x)), dtype=np.int64)
+    scale = xp.asarray(backend.to_device(as_array(scale), backend.device_of(x)), dtype=np.float32)
+    zero_point = xp.asarray(backend.to_device(as_array(zero_point), backend.device_of(x)), dtype=np.int64)
     if scale.shape != shape or zero_point.shape != shape:
         raise ValueError(f"{fn}: scale {scale.shape} and zero_point {zero_point.shape} must have shape {shape}")
     if not (scale > 0).all():
-        raise ValueError(f"{fn}: scale must be positive, got {scale}")
-    if ((zero_point < qmin) | (zero_point > qmax)).any():
-        raise ValueError(f"{fn}: zero_point {zero_point} is outside [{qmin}, {qmax}]")
+        raise ValueError(f"{fn}: scale must be positive, got {float(scale.min())}")
+    bad = (zero_point < qmin) | (zero_point > qmax)
+    if bad.any():
+        raise ValueError(f"{fn}: zero_point {int(zero_point[bad].ravel()[0])} is outside [{qmin}, {qmax}]")
     return scale, zero_point
 
 
-def _quantize(x, scale, zp, qdtype, qmin, qmax):
-    xp = backend.get_array_module(x)
-    fdtype = x.dtype if x.dtype.kind == "f" else np.float32
-    inv = (1.0 / scale).astype(fdtype)
-    return xp.clip(xp.rint(x.astype(fdtype) * inv) + zp, qmin, qmax).astype(qdtype)
+def _quantize(x, scale, zp, qdtype, qmin, qmax, fused):
+    """clamp(round(x * inv + zp)) in float32 with inv = float32(1 / scale): one fused
+    multiply-add (exact in float64, then rounded to float32) when ``fused``, else the product and
+    the sum each rounded to float32."""
+    xp, f32 = backend.get_array_module(x), np.float32
+    x, inv = x.astype(f32), f32(1) / scale
+    if fused:
+        t = (x.astype(np.float64) * inv.astype(np.float64) + zp).astype(f32)
+    else:
+        t = x * inv + zp.astype(f32)
+    return xp.clip(xp.rint(t), qmin, qmax).astype(qdtype)
 
 
 def quantize_per_tensor(x, scale=None, zero_point=None, dtype="int8", symmetric=False):
     """One scale and zero point for the whole tensor:
-    q = clamp(round(x / scale) + zero_point, qmin, qmax). Without ``scale``/``zero_point``
-    they come from x's range (affine, or symmetric with zero_point 0). Returns a QuantizedTensor."""
+    q = clamp(round(x / scale + zero_point), qmin, qmax). Without ``scale``/``zero_point``
+    they come from x's range (affine, or symmetric with zero_point 0 for int8, 128 for uint8).
+    Returns a QuantizedTensor."""
     fn = "quantize_per_tensor"
     qdtype, qmin, qmax = _qrange(fn, dtype)
-    x = _array(x)
+    x = as_array(x)
     if (scale is None) != (zero_point is None):
         raise ValueError(f"{fn}: give both scale and zero_point, or neither (got scale={scale}, "
                          f"zero_point={zero_point})")
@@ -129,21 +145,24 @@ def quantize_per_tensor(x, scale=None, zero_point=None, dtype="int8", symmetric=
             raise ValueError(f"{fn}: cannot derive scale and zero_point from an empty tensor")
         scale, zero_point = _qparams(x.min(), x.max(), qmin, qmax, symmetric)
     scale, zero_point = _check_qparams(fn, x, scale, zero_point, (), qmin, qmax)
-    return QuantizedTensor(_quantize(x, scale, zero_point, qdtype, qmin, qmax), scale, zero_point)
+    return QuantizedTensor(_quantize(x, scale, zero_point, qdtype, qmin, qmax, True), scale, zero_point)
 
 
 def quantize_per_channel(x, axis=0, scales=None, zero_points=None, dtype="int8", symmetric=False):
     """One scale and zero point per slice along ``axis`` (e.g. per output channel of a weight):
-    q[..., c, ...] = clamp(round(x[..., c, ...] / scale[c]) + zero_point[c], qmin, qmax).
+    q[..., c, ...] = clamp(round(x[..., c, ...] / scale[c] + zero_point[c]), qmin, qmax).
     Returns a QuantizedTensor."""
     fn = "quantize_per_channel"
     qdtype, qmin, qmax = _qrange(fn, dtype)
-    x = _array(x)
+    x = as_array(x)
     if x.ndim == 0 or not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{fn}: axis={axis} is out of range for a tensor of shape {x.shape}")
     axis %= x.ndim
     if (scales is None) != (zero_points is None):
-        raise ValueError(f"{fn}: give both scales and zero_points, or neither")
+        given = {k: None if v is None else f"shape {np.shape(as_array(v))}"
+                 for k, v in (("scales", scales), ("zero_points", zero_points))}
+        raise ValueError(f"{fn}: give both scales and zero_points, or neither (got scales: {given['scales']}, "
+                         f"zero_points: {given['zero_points']})")
     if scales is None:
         if x.size == 0:
             raise ValueError(f"{fn}: cannot derive scales and zero_points from an empty tensor")
@@ -152,18 +171,19 @@ def quantize_per_channel(x, axis=0, scales=None, zero_points=None, dtype="int8",
     scales, zero_points = _check_qparams(fn, x, scales, zero_points, (x.shape[axis],), qmin, qmax)
     shape = [1] * x.ndim
     shape[axis] = -1
-    q = _quantize(x, scales.reshape(shape), zero_points.reshape(shape), qdtype, qmin, qmax)
+    q = _quantize(x, scales.reshape(shape), zero_points.reshape(shape), qdtype, qmin, qmax, False)
     return QuantizedTensor(q, scales, zero_points, axis)
 
 
 class _QuantizedLayer(Module):
-    """Holds ``weight_int`` (int8), ``weight_scale`` and ``weight_zero_point`` (per output
-    channel) as buffers; ``weight`` is their dequantisation, recomputed on each access."""
+    """Holds ``weight_int`` (int8), ``weight_scale`` (in the float layer's dtype) and
+    ``weight_zero_point`` (per output channel) as buffers; ``weight`` is their dequantisation,
+    recomputed on each access, in the scale's dtype (so ``.double()`` before or after works)."""
 
     def _store(self, layer, symmetric):
         qt = quantize_per_channel(layer.weight.detach(), axis=0, symmetric=symmetric)
         self.register_buffer("weight_int", qt.int_repr)
-        self.register_buffer("weight_scale", qt.scale)
+        self.register_buffer("weight_scale", Tensor(qt.scale, dtype=layer.weight.dtype))   # float64 stays
         self.register_buffer("weight_zero_point", qt.zero_point)
         self.bias = layer.bias
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import backend, random
 from ..tensor import Tensor
-from .dataset import Dataset, TensorDataset
+from .dataset import Dataset, TensorDataset, as_array
 
 
 class DataLoader:
@@ -24,7 +24,9 @@ class DataLoader:
     epochs. ``drop_last`` drops a final batch smaller than ``batch_size``.
     ``sampler`` (an iterable of dataset indices with ``len``, e.g. a
     :class:`~tinygrad_img.data.sampler.WeightedRandomSampler` or an index array)
-    replaces the order, as in PyTorch; it cannot be combined with ``shuffle=True``.
+    replaces the order, as in PyTorch; it cannot be combined with ``shuffle=True``. It must
+    yield integer indices (a float or boolean array is refused, not truncated or read as
+    0/1); the batches cover exactly the indices it yields in an epoch, whatever its ``len``.
     A NumPy array or tensor passed as ``dataset`` is wrapped in a TensorDataset,
     a tuple of them likewise; a plain list of samples works like a Dataset.
     """
@@ -47,6 +49,8 @@ class DataLoader:
         if sampler is not None and not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
             raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, "
                             f"got {type(sampler).__name__}")
+        if sampler is not None and hasattr(sampler, "dtype"):
+            _check_indices(np.dtype(sampler.dtype))
         self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
@@ -59,17 +63,26 @@ class DataLoader:
 
     def __len__(self):
         """Number of batches per epoch."""
-        n = len(self.dataset) if self.sampler is None else len(self.sampler)
+        return self._batches(len(self.dataset) if self.sampler is None else len(self.sampler))
+
+    def _batches(self, n):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self):
         n = len(self.dataset)
         if self.sampler is not None:
-            order = np.fromiter(iter(self.sampler), dtype=np.int64)
-            if order.size and (order.min() < 0 or order.max() >= n):
+            s = self.sampler
+            order = backend.to_device(as_array(s), "cpu") if hasattr(s, "dtype") else np.asarray(list(s))
+            if order.size == 0:
+                return np.zeros(0, dtype=np.int64)
+            _check_indices(order.dtype)
+            if order.ndim != 1:
+                raise ValueError(f"DataLoader: the sampler must yield single indices, got an array of "
+                                 f"shape {order.shape}")
+            if (order.min() < 0 or order.max() >= n):
                 raise IndexError(f"DataLoader: the sampler yielded an index outside [0, {n}) "
                                  f"(min {int(order.min())}, max {int(order.max())})")
-            return order
+            return order.astype(np.int64, copy=False)
         if not self.shuffle:
             return np.arange(n)
         rng = self._rng if self._rng is not None else random.generator("cpu")
@@ -94,10 +107,17 @@ class DataLoader:
 
     def __iter__(self):
         order = self._order()
-        for b in range(len(self)):
+        for b in range(self._batches(len(order))):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             yield self._to_tensors(self._fetch(idx))
 
     def __repr__(self):
         return (f"DataLoader(n={len(self.dataset)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, device={self.device!r})")
+
+
+def _check_indices(dtype):
+    """Refuse a sampler of non-integer dtype (floats would be truncated, booleans read as 0/1)."""
+    if dtype.kind not in "iu":
+        hint = "; for a boolean mask pass np.flatnonzero(mask)" if dtype.kind == "b" else ""
+        raise TypeError(f"DataLoader: the sampler must yield integer dataset indices, got dtype {dtype}{hint}")

@@ -13,8 +13,9 @@ Randomness comes from the generator seeded by ``tg.manual_seed`` unless a
 """
 import numpy as np
 
-from .. import backend, random
-from ..tensor import Tensor
+from .. import random
+from ..metrics import _labels as _class_indices
+from ..metrics import to_numpy
 
 __all__ = ["WeightedRandomSampler", "class_weights", "sample_weights", "oversample_indices",
            "undersample_indices"]
@@ -23,11 +24,11 @@ _SCHEMES = ("balanced", "sqrt")
 
 
 def _labels(fn, labels):
-    y = labels.data if isinstance(labels, Tensor) else labels
-    y = np.asarray(backend.to_device(y, "cpu"))
-    if y.ndim != 1 or y.size == 0 or y.dtype.kind not in "iu":
-        raise ValueError(f"{fn}: labels must be a non-empty 1-D array of integer class indices, "
-                         f"got shape {y.shape} and dtype {y.dtype}")
+    """Class indices as int64 NumPy (metrics' conversion: Tensor/CuPy to host, whole floats
+    accepted), non-empty and >= 0."""
+    y = _class_indices(labels, f"{fn}: labels")
+    if y.size == 0:
+        raise ValueError(f"{fn}: labels is empty")
     if y.min() < 0:
         raise ValueError(f"{fn}: labels must be >= 0, got {int(y.min())}")
     return y
@@ -49,12 +50,16 @@ class WeightedRandomSampler:
 
     def __init__(self, weights, num_samples, replacement=True, seed=None):
         fn = "WeightedRandomSampler"
-        w = weights.data if isinstance(weights, Tensor) else weights
-        w = np.asarray(backend.to_device(w, "cpu"), dtype=np.float64)
+        w = to_numpy(weights).astype(np.float64)
         if w.ndim != 1 or w.size == 0:
             raise ValueError(f"{fn}: weights must be a non-empty 1-D sequence, got shape {w.shape}")
-        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"{fn}: weights must be finite, >= 0 and not all zero, got {weights}")
+        for bad, what in ((~np.isfinite(w), "finite"), (w < 0, ">= 0")):
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"{fn}: weights must be {what}, but weights[{i}] = {w[i]} "
+                                 f"(shape {w.shape})")
+        if not w.sum() > 0:
+            raise ValueError(f"{fn}: weights must not all be zero (shape {w.shape}, sum {w.sum()})")
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
             raise ValueError(f"{fn}: num_samples must be a positive integer, got {num_samples!r}")
         if not replacement and num_samples > int((w > 0).sum()):

@@ -8,6 +8,10 @@ costing 9 C_in + C_in C_out weights instead of 9 C_in C_out. The network is a
 depthwise strides below), global average pool, fc. ``width_mult`` (the paper's
 alpha) scales every channel count. Convolutions carry no bias (the BN follows);
 with the defaults the network has 4,231,976 parameters for 1000 classes.
+
+torchvision has no MobileNet v1, so the layers keep PyTorch's default initialisation:
+conv and Linear weights ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with
+a = sqrt(5)), the fc bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BatchNorm weight 1 and bias 0.
 """
 from .. import nn
 

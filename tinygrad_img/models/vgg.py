@@ -7,6 +7,10 @@ avgpool: adaptive average pool to ``pool_size`` x ``pool_size`` (7 in torchvisio
 classifier: Linear(512 p^2, 4096) - ReLU - Dropout - Linear(4096, 4096) - ReLU - Dropout -
 Linear(4096, num_classes). ``width_divisor`` d divides every channel count and the 4096
 hidden units by d (d = 1 is the paper's network, 132,863,336 parameters for 1000 classes).
+
+Initialisation as torchvision's VGG: conv weights ~ N(0, 2 / fan_out) (Kaiming normal,
+fan_out = C_out * 3 * 3, ReLU gain), conv biases 0; BatchNorm weight 1, bias 0;
+Linear weights ~ N(0, 0.01^2), Linear biases 0.
 """
 from .. import nn
 
@@ -42,6 +46,20 @@ class VGG(nn.Module):
             nn.Linear(channels * pool_size * pool_size, hidden), nn.ReLU(), nn.Dropout(dropout),
             nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
             nn.Linear(hidden, num_classes))
+        self._init_weights()
+
+    def _init_weights(self):
+        """torchvision's VGG initialisation (see the module docstring)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x):
         """(N, in_channels, H, W) with H, W >= 32 -> logits (N, num_classes)."""
