@@ -6,6 +6,7 @@ import tinygrad_img as tg
 from tinygrad_img import nn
 from tinygrad_img.models import (VAE, BasicBlock, ConvAutoencoder, DepthwiseSeparable, UNet, gaussian_kl,
                                  mobilenet_v1, resnet18, resnet34, vae_loss, vgg11)
+from model_checks import assert_parity, randomise_bn_stats, train_on_digits
 from torch_parity import requires_torch, torch
 
 # torchvision.models.resnet18().state_dict().keys(), in order
@@ -141,58 +142,25 @@ def _torch_resnet(num_classes, in_channels, width):
     return net, forward
 
 
-def _randomise_bn_stats(model):
-    rng = np.random.default_rng(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.data[...] = rng.normal(0, 0.1, m.num_features)
-            m.running_var.data[...] = rng.uniform(0.5, 1.5, m.num_features)
-            m.weight.data[...] = rng.uniform(0.5, 1.5, m.num_features)
-            m.bias.data[...] = rng.normal(0, 0.1, m.num_features)
-
-
-def _assert_parity(ours, theirs, theirs_fn, x, training):
-    """Forward, input and parameter gradients, and BN running statistics against torch. Training
-    mode runs in float64: batch statistics over a handful of values (a 2x2 map in layer4) make the
-    float32 gradients of both libraries differ by rounding far above the usual tolerances."""
-    dtype = np.float64 if training else np.float32
-    tol = {"atol": 1e-9, "rtol": 1e-7} if training else {"atol": 1e-4, "rtol": 1e-3}
-    ours.train(training).to(dtype)
-    theirs.train(training).to(torch.float64 if training else torch.float32)
-    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
-    x = x.astype(dtype)
-    xt, xp = tg.Tensor(x, dtype=dtype, requires_grad=True), torch.tensor(x, requires_grad=True)
-    out, ref = ours(xt), theirs_fn(xp)
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), **tol)
-    ((out + 1) ** 2).mean().backward()
-    ((ref + 1) ** 2).mean().backward()
-    np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), **tol)
-    theirs_params = dict(theirs.named_parameters())
-    for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), theirs_params[name].grad.numpy(), **tol, err_msg=name)
-    for name, b in theirs.named_buffers():
-        np.testing.assert_allclose(ours.state_dict()[name].numpy(), b.numpy(), **tol, err_msg=name)
-
-
 @requires_torch
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("in_planes,planes,stride", [(4, 4, 1), (4, 6, 2)])
 def test_basic_block_matches_torch(in_planes, planes, stride, training):
     ours = BasicBlock(in_planes, planes, stride)
-    _randomise_bn_stats(ours)
+    randomise_bn_stats(ours)
     theirs = _torch_block(in_planes, planes, stride)
     x = np.random.default_rng(0).normal(size=(3, in_planes, 8, 8)).astype(np.float32)
-    _assert_parity(ours, theirs, theirs, x, training)
+    assert_parity(ours, theirs, theirs, x, training)
 
 
 @requires_torch
 @pytest.mark.parametrize("training", [False, True])
 def test_small_resnet18_matches_torch(training):
     ours = resnet18(num_classes=5, in_channels=2, width=4, small_input=True)
-    _randomise_bn_stats(ours)
+    randomise_bn_stats(ours)
     theirs, forward = _torch_resnet(5, 2, 4)
     x = np.random.default_rng(0).normal(size=(2, 2, 16, 16)).astype(np.float32)
-    _assert_parity(ours, theirs, forward, x, training)
+    assert_parity(ours, theirs, forward, x, training)
 
 
 def test_vgg11_structure_and_shapes():
@@ -266,12 +234,12 @@ def test_mobilenet_v1_depthwise_separable():
 @requires_torch
 def test_depthwise_separable_matches_torch():
     ours = DepthwiseSeparable(4, 6, stride=2)
-    _randomise_bn_stats(ours)
+    randomise_bn_stats(ours)
     tnn = torch.nn
     theirs = tnn.Sequential(tnn.Conv2d(4, 4, 3, 2, 1, groups=4, bias=False), tnn.BatchNorm2d(4), tnn.ReLU(),
                             tnn.Conv2d(4, 6, 1, bias=False), tnn.BatchNorm2d(6), tnn.ReLU())
     x = np.random.default_rng(0).normal(size=(2, 4, 9, 9)).astype(np.float32)
-    _assert_parity(ours, theirs, theirs, x, training=False)
+    assert_parity(ours, theirs, theirs, x, training=False)
 
 
 @pytest.mark.parametrize("upsample", ["transpose", "bilinear"])
@@ -331,19 +299,7 @@ def test_vae_loss_value_and_gradcheck():
 
 
 def test_small_resnet_loss_decreases_on_digits():
-    (x, y), (x_test, y_test) = tg.data.datasets.load_digits()
     model = resnet18(num_classes=10, in_channels=1, width=8, small_input=True)
-    opt = tg.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for epoch in range(3):
-        for i in range(0, len(x), 64):
-            loss = tg.functional.cross_entropy(model(tg.Tensor(x[i:i + 64])), tg.Tensor(y[i:i + 64]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+    losses, acc = train_on_digits(model, epochs=3)
     assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4]), losses
-    model.eval()
-    with tg.no_grad():
-        acc = (model(tg.Tensor(x_test)).numpy().argmax(1) == y_test).mean()
     assert acc > 0.9, acc

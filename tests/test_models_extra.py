@@ -6,7 +6,7 @@ import pytest
 import tinygrad_img as tg
 from tinygrad_img import nn
 from tinygrad_img.models import AlexNet, InceptionModule, InceptionNet, alexnet, inception_net
-from test_models import _assert_parity, _randomise_bn_stats  # the zoo's shared parity helpers
+from model_checks import assert_parity, randomise_bn_stats, train_on_digits
 from torch_parity import requires_torch, torch
 
 ALEXNET_CONVS = [(11, 64), (5, 192), (3, 384), (3, 256), (3, 256)]   # (kernel, out channels)
@@ -130,10 +130,10 @@ def _torch_inception(c_in, c1, r3, c3, r5, c5, pp, k):
 def test_inception_module_matches_torch(k, training):
     config = (5, 3, 4, 6, 2, 3, 2)
     ours = InceptionModule(*config, branch3_kernel=k)
-    _randomise_bn_stats(ours)
+    randomise_bn_stats(ours)
     theirs = _torch_inception(*config, k)
     x = np.random.default_rng(0).normal(size=(3, 5, 7, 6)).astype(np.float32)
-    _assert_parity(ours, theirs, theirs, x, training)
+    assert_parity(ours, theirs, theirs, x, training)
 
 
 @requires_torch
@@ -148,24 +148,12 @@ def test_small_alexnet_matches_torch():
     theirs.classifier = tnn.Sequential(tnn.Dropout(), tnn.Linear(8 * 36, 128), tnn.ReLU(), tnn.Dropout(),
                                        tnn.Linear(128, 128), tnn.ReLU(), tnn.Linear(128, 5))
     x = np.random.default_rng(0).normal(size=(2, 2, 80, 67)).astype(np.float32)
-    _assert_parity(ours, theirs, lambda t: theirs.classifier(tnn.functional.adaptive_avg_pool2d(theirs.features(t), 6)
+    assert_parity(ours, theirs, lambda t: theirs.classifier(tnn.functional.adaptive_avg_pool2d(theirs.features(t), 6)
                                                              .flatten(1)), x, training=False)
 
 
 def test_inception_net_learns_digits():
-    (x, y), (x_test, y_test) = tg.data.datasets.load_digits()
     model = inception_net(num_classes=10, in_channels=1, width_divisor=16)
-    opt = tg.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(3):
-        for i in range(0, len(x), 64):
-            loss = tg.functional.cross_entropy(model(tg.Tensor(x[i:i + 64])), tg.Tensor(y[i:i + 64]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+    losses, acc = train_on_digits(model, epochs=3)
     assert np.mean(losses[-4:]) < 0.4 * np.mean(losses[:4]), losses
-    model.eval()
-    with tg.no_grad():
-        acc = (model(tg.Tensor(x_test)).numpy().argmax(1) == y_test).mean()
     assert acc > 0.85, acc

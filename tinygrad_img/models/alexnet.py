@@ -11,6 +11,7 @@ torchvision's network, 61,100,840 parameters for 1000 classes. Inputs must be at
 (the smallest size whose three max-pools still see a 3x3 window); torchvision uses 224x224.
 """
 from .. import nn
+from .checks import check_sizes, check_width_divisor
 
 __all__ = ["ALEXNET_CONVS", "AlexNet", "alexnet"]
 
@@ -26,12 +27,8 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes=1000, in_channels=3, width_divisor=1, dropout=0.5):
         super().__init__()
         widths = [c[0] for c in ALEXNET_CONVS] + [4096]
-        if width_divisor < 1 or any(w % width_divisor for w in widths):
-            raise ValueError(f"AlexNet: width_divisor ({width_divisor}) must be a positive divisor of every "
-                             f"width in {widths}")
-        if num_classes < 1 or in_channels < 1:
-            raise ValueError(f"AlexNet: num_classes ({num_classes}) and in_channels ({in_channels}) must be "
-                             f"positive")
+        check_width_divisor("AlexNet", width_divisor, widths)
+        check_sizes("AlexNet", num_classes, in_channels)
         layers, channels = [], in_channels
         for out, kernel, stride, padding, pool in ALEXNET_CONVS:
             out //= width_divisor

@@ -14,6 +14,7 @@ convolutions before the 3x3 and k x k ones cut their cost (the paper's dimension
 """
 from .. import nn
 from ..tensor_functions import concatenate
+from .checks import check_sizes, check_width_divisor
 
 __all__ = ["INCEPTION_NET_BLOCKS", "BasicConv2d", "InceptionModule", "InceptionNet", "inception_net"]
 
@@ -75,12 +76,8 @@ class InceptionNet(nn.Module):
                  dropout=0.2):
         super().__init__()
         widths = (STEM_CHANNELS,) + sum(INCEPTION_NET_BLOCKS, ())
-        if width_divisor < 1 or any(w % width_divisor for w in widths):
-            raise ValueError(f"InceptionNet: width_divisor ({width_divisor}) must be a positive divisor of "
-                             f"every channel count in {widths} (1, 2, 4, 8 or 16)")
-        if num_classes < 1 or in_channels < 1:
-            raise ValueError(f"InceptionNet: num_classes ({num_classes}) and in_channels ({in_channels}) "
-                             f"must be positive")
+        check_width_divisor("InceptionNet", width_divisor, widths)
+        check_sizes("InceptionNet", num_classes, in_channels)
         channels = STEM_CHANNELS // width_divisor
         self.conv1 = BasicConv2d(in_channels, channels, 3, padding=1, batch_norm=batch_norm)
         self.maxpool1 = nn.MaxPool2d(2, stride=2)
