@@ -4,7 +4,7 @@ The top-level ``kernels/`` folder is installed as ``tinygrad_img.kernels``
 (with its CUDA sources as package data) so an installed copy and an editable
 checkout import the same module names.
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="tinygrad_img",
@@ -13,8 +13,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["tinygrad_img", "tinygrad_img.ops", "tinygrad_img.functional", "tinygrad_img.nn",
-              "tinygrad_img.optim", "tinygrad_img.data", "tinygrad_img.keras", "tinygrad_img.kernels"],
+    # every subpackage of tinygrad_img (so a new one cannot be left out of the wheel) + the kernels
+    packages=find_packages(include=["tinygrad_img", "tinygrad_img.*"]) + ["tinygrad_img.kernels"],
     package_dir={"tinygrad_img.kernels": "kernels"},
     package_data={"tinygrad_img.data": ["*.npz"], "tinygrad_img.kernels": ["cuda/*.cu"]},
     install_requires=[
