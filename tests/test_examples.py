@@ -25,3 +25,7 @@ def test_example_quick_run(name, tmp_path):
     pngs = [f for f in os.listdir(tmp_path) if f.endswith(".png")]
     if name in ("augmentation_grid.py", "cifar10_cnn_keras.py"):
         assert pngs and (tmp_path / pngs[0]).read_bytes()[:4] == b"\x89PNG"
+    for line in proc.stdout.splitlines():  # every "wrote <path>" names a real PNG
+        if line.startswith("wrote ") and line.endswith(".png"):
+            path = tmp_path / line[len("wrote "):]
+            assert path.read_bytes()[:4] == b"\x89PNG", line
