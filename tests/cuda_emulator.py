@@ -8,6 +8,13 @@ the few CuPy calls ``kernels/cuda.py`` makes (``empty``, ``matmul``, ``RawModule
 ``cuda.Device``...) backed by NumPy then runs the real wrappers end to end, so
 launch geometry, argument order, split-K and the kernels' index math are checked
 here; only GPU-specific behaviour (memory model, speed) is not.
+
+The tensor-core kernels include ``<mma.h>``; ``WMMA_MOCK`` (written as ``mma.h`` into
+:func:`include_dir`) stands in for ``nvcuda::wmma``: every thread holds a whole fragment
+and computes a whole ``mma_sync`` redundantly (so a warp's 32 threads agree and
+``store_matrix_sync`` writes the same values from each), and ``__float_to_tf32``
+rounds like ``cvt.rna.tf32.f32`` (nearest, ties away from zero, 10 mantissa bits kept).
+The hardware's fragment layout across lanes is not modelled.
 """
 import ctypes
 import hashlib
@@ -32,6 +39,7 @@ inline std::unique_ptr<std::barrier<>> emu_barrier;
 #define __forceinline__ inline
 #define __launch_bounds__(n)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
 using std::max;
 using std::min;
 inline void __syncthreads() { emu_barrier->arrive_and_wait(); }
@@ -44,21 +52,110 @@ extern "C" void emu_set(unsigned tx, unsigned nt, unsigned bx, unsigned by, unsi
 }
 """
 
+WMMA_MOCK = r"""
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+namespace nvcuda { namespace wmma {
+struct matrix_a {}; struct matrix_b {}; struct accumulator {};
+struct row_major {}; struct col_major {};
+namespace precision { struct tf32 {}; }
+enum layout_t { mem_row_major, mem_col_major };
+
+template <class Use, int M, int N, int K> struct dims;
+template <int M, int N, int K> struct dims<matrix_a, M, N, K> { static constexpr int rows = M, cols = K; };
+template <int M, int N, int K> struct dims<matrix_b, M, N, K> { static constexpr int rows = K, cols = N; };
+template <int M, int N, int K> struct dims<accumulator, M, N, K> { static constexpr int rows = M, cols = N; };
+
+template <class Use, int M, int N, int K, class T, class Layout = void>
+struct fragment {  // the whole rows x cols tile, row-major, in every thread
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, precision::tf32>, "mock: float/tf32 only");
+    static constexpr int rows = dims<Use, M, N, K>::rows, cols = dims<Use, M, N, K>::cols;
+    static constexpr int num_elements = rows * cols;
+    float x[num_elements];
+};
+
+inline float __float_to_tf32(float f) {  // cvt.rna.tf32.f32; NaN and inf pass through
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+template <class Use, int M, int N, int K, class T, class L>
+void fill_fragment(fragment<Use, M, N, K, T, L>& f, float v) {
+    for (int i = 0; i < f.num_elements; ++i) f.x[i] = v;
+}
+
+template <class F>
+void load_tile(F& f, const float* p, unsigned ldm, bool row) {
+    for (int r = 0; r < F::rows; ++r)
+        for (int c = 0; c < F::cols; ++c) f.x[r * F::cols + c] = row ? p[r * ldm + c] : p[c * ldm + r];
+}
+
+template <class Use, int M, int N, int K, class T, class L>
+void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const float* p, unsigned ldm) {
+    static_assert(std::is_same_v<L, row_major> || std::is_same_v<L, col_major>, "mock: a/b need a layout");
+    load_tile(f, p, ldm, std::is_same_v<L, row_major>);
+}
+
+template <int M, int N, int K>
+void load_matrix_sync(fragment<accumulator, M, N, K, float>& f, const float* p, unsigned ldm, layout_t l) {
+    load_tile(f, p, ldm, l == mem_row_major);
+}
+
+template <int M, int N, int K>
+void store_matrix_sync(float* p, const fragment<accumulator, M, N, K, float>& f, unsigned ldm, layout_t l) {
+    for (int r = 0; r < M; ++r)
+        for (int c = 0; c < N; ++c) (l == mem_row_major ? p[r * ldm + c] : p[c * ldm + r]) = f.x[r * N + c];
+}
+
+template <int M, int N, int K, class T, class LA, class LB>
+void mma_sync(fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, T, LA>& a,
+              const fragment<matrix_b, M, N, K, T, LB>& b, const fragment<accumulator, M, N, K, float>& c) {
+    float out[M * N];
+    for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j) {
+            float acc = c.x[i * N + j];
+            for (int k = 0; k < K; ++k) acc = std::fma(a.x[i * K + k], b.x[k * N + j], acc);
+            out[i * N + j] = acc;
+        }
+    std::memcpy(d.x, out, sizeof(out));
+}
+} }  // namespace nvcuda::wmma
+"""
+
+
+def include_dir(workdir):
+    """A directory holding the ``mma.h`` mock (created on first use): the emulator's CUDA include path."""
+    path = os.path.join(workdir, "emu_include")
+    os.makedirs(path, exist_ok=True)
+    header = os.path.join(path, "mma.h")
+    if not os.path.exists(header):
+        with open(header, "w", encoding="utf-8") as f:
+            f.write(WMMA_MOCK)
+    return path
+
 
 def compiler():
     """The C++ compiler used for emulation, or None."""
     return shutil.which("g++")
 
 
-def build(code, workdir):
-    """Compile CUDA source ``code`` for the host; returns the loaded library (cached by hash)."""
-    digest = hashlib.sha1((PRELUDE + code).encode()).hexdigest()[:16]
+def build(code, workdir, options=()):
+    """Compile CUDA source ``code`` for the host with the ``-I`` of the NVRTC ``options`` (other
+    options are for the device and ignored); returns the loaded library (cached by hash)."""
+    includes = [o for o in options if o.startswith("-I")]
+    digest = hashlib.sha1("\n".join([PRELUDE, WMMA_MOCK, code] + includes).encode()).hexdigest()[:16]
     lib_path = os.path.join(workdir, f"emu_{digest}.so")
     if not os.path.exists(lib_path):
         src = os.path.join(workdir, f"emu_{digest}.cpp")
         with open(src, "w", encoding="utf-8") as f:
             f.write(PRELUDE + "\n" + code)
-        subprocess.run([compiler(), "-std=c++20", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas",
+        subprocess.run([compiler(), "-std=c++20", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas", *includes,
                         src, "-o", lib_path, "-lpthread"], check=True, capture_output=True, text=True)
     return ctypes.CDLL(lib_path)
 
@@ -115,7 +212,7 @@ class EmuFunction:
 class _Module:
     def __init__(self, code, options, workdir):
         self.options = options
-        self.lib = build(code, workdir)
+        self.lib = build(code, workdir, options)
 
     def get_function(self, name):
         return EmuFunction(self.lib, name)

@@ -1,7 +1,6 @@
 """Scaled dot-product attention and the attention layers: float64 gradchecks for every mask
 kind, PyTorch parity, NaN-free fully masked rows, seeded dropout, MultiheadAttention with
 copied projections (self and cross attention), TransformerEncoderLayer, and the errors."""
-import functools
 
 import numpy as np
 import pytest
@@ -10,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 import tinygrad_img as tg
 import tinygrad_img.functional as F
 from tinygrad_img.ops import attention as attention_op, linalg
-from torch_parity import check_param_grads, check_parity, requires_torch, torch
+from module_params import with_tensors
+from torch_parity import check_param_grads, check_parity, load_from_torch, requires_torch, torch
 
 RNG = np.random.default_rng(0)
 
@@ -146,10 +146,6 @@ def test_sdpa_parity_random_shapes(lead, L, S, E, kind):
                  arrays)
 
 
-def _copy(ours, theirs):
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
-
-
 @requires_torch
 @pytest.mark.parametrize("masks", ["none", "bool", "float", "padding"])
 def test_mha_self_attention_parity(masks):
@@ -157,7 +153,7 @@ def test_mha_self_attention_parity(masks):
     theirs = torch.nn.MultiheadAttention(8, 2, batch_first=True)
     ours = tg.nn.MultiheadAttention(8, 2)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    _copy(ours, theirs)
+    load_from_torch(ours, theirs)
     kw = {}
     if masks == "bool":
         kw["attn_mask"] = ~bool_mask(4, 4)
@@ -183,28 +179,12 @@ def test_mha_cross_attention_kdim_vdim_parity():
     ours = tg.nn.MultiheadAttention(8, 4, kdim=6, vdim=5)
     assert [(n, p.shape) for n, p in ours.named_parameters()] == \
         [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
-    _copy(ours, theirs)
+    load_from_torch(ours, theirs)
     kpm = np.zeros((2, 7), bool)
     kpm[1, 5:] = True
     check_parity(lambda q, k, v: ours(q, k, v, key_padding_mask=tg.Tensor(kpm), average_attn_weights=False),
                  lambda q, k, v: theirs(q, k, v, key_padding_mask=torch.tensor(kpm), average_attn_weights=False),
                  [arr(2, 3, 8), arr(2, 7, 6), arr(2, 7, 5)])
-
-
-@requires_torch
-@pytest.mark.parametrize("norm_first", [False, True])
-def test_transformer_encoder_layer_parity(norm_first):
-    torch.manual_seed(0)
-    theirs = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True,
-                                              norm_first=norm_first)
-    ours = tg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, norm_first=norm_first)
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    _copy(ours, theirs)
-    theirs.train()  # the training path: PyTorch's fused eval fast path is not the reference here
-    kpm = np.zeros((2, 5), bool)
-    kpm[0, 3:] = True
-    check_parity(lambda x: ours(x, src_key_padding_mask=tg.Tensor(kpm)),
-                 lambda x: theirs(x, src_key_padding_mask=torch.tensor(kpm)), [arr(2, 5, 8)])
 
 
 def test_mha_unbatched_and_time_first_agree_with_batch_first():
@@ -293,7 +273,7 @@ def test_mha_bias_kv_and_zero_attn_parity(add_bias_kv, add_zero_attn, masks):
     ours = tg.nn.MultiheadAttention(8, 2, **kw)
     assert [(n, p.shape) for n, p in ours.named_parameters()] == \
         [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
-    _copy(ours, theirs)
+    load_from_torch(ours, theirs)
     masks_kw = {}
     if "bool" in masks:
         masks_kw["attn_mask"] = ~bool_mask(4, 5)
@@ -337,79 +317,15 @@ def test_mha_extra_keys_gradcheck_and_causal_keeps_them_allowed():
     explicit, w = m(x, x, x, attn_mask=np.triu(np.ones((3, 3), bool), 1))
     np.testing.assert_allclose(causal.numpy(), explicit.numpy(), atol=1e-12)
     assert (w.numpy()[:, 0, 3:] > 0).all() and (w.numpy()[:, 0, 1:3] == 0).all()
-    assert tg.gradcheck(lambda q, k, bk, bv: _with(m, bias_k=bk, bias_v=bv)(q, k, k, key_padding_mask=[
+    assert tg.gradcheck(lambda q, k, bk, bv: with_tensors(m, bias_k=bk, bias_v=bv)(q, k, k, key_padding_mask=[
         [False, False, True], [False, False, False]])[0], [t64(x), t64(arr(2, 3, 4)), t64(m.bias_k.numpy()),
                                                            t64(m.bias_v.numpy())])
-
-
-def _with(module, **tensors):
-    """The module with some parameters replaced by plain tensors (so gradcheck can perturb them)."""
-    for dotted, t in tensors.items():
-        owner, _, name = dotted.rpartition(".")
-        setattr(functools.reduce(getattr, owner.split("."), module) if owner else module, name, t)
-    return module
-
-
-# ----- TransformerEncoder
-@requires_torch
-@pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu"), (False, "callable")])
-def test_transformer_encoder_parity(norm_first, activation):
-    torch.manual_seed(0)
-    act_t, act_o = (torch.nn.GELU(), tg.nn.GELU()) if activation == "callable" else (activation, activation)
-    layer_t = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True,
-                                               norm_first=norm_first, activation=act_t)
-    theirs = torch.nn.TransformerEncoder(layer_t, 2, norm=torch.nn.LayerNorm(8), enable_nested_tensor=False)
-    layer_o = tg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, norm_first=norm_first,
-                                            activation=act_o)
-    ours = tg.nn.TransformerEncoder(layer_o, 2, norm=tg.nn.LayerNorm(8))
-    assert list(ours.state_dict()) == list(theirs.state_dict())
-    _copy(ours, theirs)
-    ours.eval(), theirs.eval()
-    kpm = np.zeros((2, 5), bool)
-    kpm[0, 3:] = True
-    causal = np.triu(np.ones((5, 5), bool), 1)
-    check_parity(lambda x: ours(x, mask=tg.Tensor(causal), src_key_padding_mask=tg.Tensor(kpm)),
-                 lambda x: theirs(x, mask=torch.tensor(causal), src_key_padding_mask=torch.tensor(kpm)),
-                 [arr(2, 5, 8)])
-    check_param_grads(ours, theirs)
-
-
-@requires_torch
-def test_transformer_encoder_time_first_without_norm_parity():
-    torch.manual_seed(0)
-    theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 4, 12, dropout=0.0), 3,
-                                         enable_nested_tensor=False)
-    ours = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 4, 12, dropout=0.0, batch_first=False), 3)
-    _copy(ours, theirs)
-    check_parity(lambda x: ours(x), lambda x: theirs(x), [arr(6, 2, 8)])
-    check_param_grads(ours, theirs)
-
-
-@requires_torch
-def test_transformer_encoder_accepts_pytorchs_nested_tensor_arguments():
-    torch.manual_seed(0)
-    kw = {"enable_nested_tensor": False, "mask_check": False}
-    theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, batch_first=True),
-                                         2, **kw)
-    ours = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0), 2, **kw)
-    _copy(ours, theirs)
-    kpm = np.zeros((2, 5), bool)
-    kpm[1, 3:] = True
-    check_parity(lambda x: ours(x, src_key_padding_mask=tg.Tensor(kpm)),
-                 lambda x: theirs(x, src_key_padding_mask=torch.tensor(kpm)), [arr(2, 5, 8)])
-    check_param_grads(ours, theirs)
-    ours_default = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0), 2,
-                                            enable_nested_tensor=True, mask_check=True)
-    ours_default.load_state_dict(ours.state_dict())
-    x = tg.Tensor(arr(2, 5, 8))
-    np.testing.assert_array_equal(ours_default(x, src_key_padding_mask=kpm).numpy(),
-                                  ours(x, src_key_padding_mask=kpm).numpy())     # ignored: same result
 
 
 def test_check_param_grads_catches_a_wrong_or_missing_gradient():
     torch.manual_seed(0)
     theirs, ours = torch.nn.MultiheadAttention(4, 2, batch_first=True), tg.nn.MultiheadAttention(4, 2)
-    _copy(ours, theirs)
+    load_from_torch(ours, theirs)
     check_parity(lambda x: ours(x, x, x)[0], lambda x: theirs(x, x, x)[0], [arr(2, 3, 4)])
     check_param_grads(ours, theirs)
     ours.out_proj.bias.grad = ours.out_proj.bias.grad * 1.1
@@ -418,68 +334,6 @@ def test_check_param_grads_catches_a_wrong_or_missing_gradient():
     ours.out_proj.bias.grad = None
     with pytest.raises(AssertionError, match="out_proj.bias: no gradient"):
         check_param_grads(ours, theirs)
-
-
-def test_recurrence_lstm_without_c0_is_a_clear_error_and_nn_lstm_starts_from_zeros():
-    """F.recurrence lives in functional/sequence.py beside scaled_dot_product_attention."""
-    x, h0 = tg.Tensor(arr(4, 2, 3)), tg.Tensor(np.zeros((2, 5), np.float32))
-    w_ih, w_hh = tg.Tensor(arr(20, 3)), tg.Tensor(arr(20, 5))
-    with pytest.raises(ValueError, match=r"recurrence: mode 'lstm' needs c0 \(B, H\) = \(2, 5\), got None"):
-        F.recurrence(x, h0, w_ih, w_hh, mode="lstm")
-    with pytest.raises(ValueError, match=r"recurrence: mode 'gru' needs h0 \(B, H\) = \(2, 5\), got None"):
-        F.recurrence(x, None, tg.Tensor(arr(15, 3)), tg.Tensor(arr(15, 5)), mode="gru")
-    out, _, c = F.recurrence(x, h0, w_ih, w_hh, c0=h0, mode="lstm")
-    lstm = tg.nn.LSTM(3, 5, bias=False, batch_first=False)
-    lstm.weight_ih_l0.data[...], lstm.weight_hh_l0.data[...] = w_ih.numpy(), w_hh.numpy()
-    out_nn, (_, c_nn) = lstm(x)                                      # no states given: zeros
-    np.testing.assert_allclose(out_nn.numpy(), out.numpy(), atol=1e-6)
-    np.testing.assert_allclose(c_nn.numpy()[0], c.numpy(), atol=1e-6)
-
-
-def test_transformer_encoder_copies_are_independent():
-    layer = tg.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6)
-    enc = tg.nn.TransformerEncoder(layer, 2, norm=tg.nn.LayerNorm(4))
-    names = [n for n, _ in enc.named_parameters()]
-    assert names[0] == "layers.0.self_attn.in_proj_weight" and names[-1] == "norm.bias"
-    assert len(names) == 2 * len(list(layer.parameters())) + 2
-    w0, w1 = enc.layers[0].linear1.weight, enc.layers[1].linear1.weight
-    assert w0 is not layer.linear1.weight and w0 is not w1
-    np.testing.assert_array_equal(w0.numpy(), layer.linear1.weight.numpy())
-    w0.data[...] = 0
-    assert np.abs(w1.numpy()).sum() > 0 and np.abs(layer.linear1.weight.numpy()).sum() > 0
-    x = tg.Tensor(arr(2, 3, 4))
-    enc.eval()
-    out = enc(x, is_causal=True)
-    np.testing.assert_allclose(out.numpy(), enc(x, mask=np.triu(np.ones((3, 3), bool), 1)).numpy(), atol=1e-6)
-    with pytest.raises(ValueError, match="TransformerEncoder: needs a Module layer and num_layers >= 1, got "
-                                         "TransformerEncoderLayer and 0"):
-        tg.nn.TransformerEncoder(layer, 0)
-    with pytest.raises(ValueError, match="activation must be 'relu', 'gelu' or a callable, got 'tanh'"):
-        tg.nn.TransformerEncoderLayer(4, 2, activation="tanh")
-
-
-def test_transformer_encoder_gradcheck():
-    enc = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0,
-                                                                 activation="gelu"),
-                                   2, norm=tg.nn.LayerNorm(4)).to(dtype="float64")
-    named = list(enc.named_parameters())
-    kpm = np.array([[False, False, True], [False, False, False]])
-
-    def fn(x, *ws):
-        return _with(enc, **dict(zip((n for n, _ in named), ws)))(x, src_key_padding_mask=kpm, is_causal=True)
-    assert tg.gradcheck(fn, [t64(arr(2, 3, 4))] + [t64(p.numpy()) for _, p in named])
-
-
-@pytest.mark.gpu
-def test_mha_extra_keys_and_encoder_on_gpu_match_cpu():
-    m = tg.nn.TransformerEncoder(tg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0), 2)
-    m.layers[0].self_attn = tg.nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True)
-    x = arr(2, 4, 8)
-    ref = m(x, is_causal=True)
-    m.to("cuda")
-    out = m(tg.Tensor(x, device="cuda"), is_causal=True)
-    assert out.device == "cuda"
-    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5, rtol=1e-4)
 
 
 def test_mha_positional_arguments_follow_the_api_contract():

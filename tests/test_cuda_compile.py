@@ -1,7 +1,9 @@
 """Compile every raw CUDA source with nvcc and with NVRTC (what CuPy's RawModule uses at run
 time, without host headers) for sm_80 and sm_90, so a kernel that does not build cannot land
 even on machines without a GPU (each skipped when its compiler is absent; NVRTC comes from the
-nvidia-cuda-nvrtc-cu12 wheel or a CUDA toolkit)."""
+nvidia-cuda-nvrtc-cu12 wheel or a CUDA toolkit). The TF32 tensor-core kernel (conv_tf32.cu)
+includes <mma.h>: NVRTC gets the CUDA include directory, as kernels/cuda.py passes it, and
+the kernel must refuse to build for a pre-Ampere architecture."""
 import ctypes
 import ctypes.util
 import glob
@@ -13,7 +15,7 @@ import sys
 
 import pytest
 
-from tinygrad_img.kernels import cuda_launch
+from tinygrad_img.kernels import cuda, cuda_launch
 
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels", "cuda")
 SOURCES = sorted(f for f in os.listdir(SOURCE_DIR) if f.endswith(".cu"))
@@ -21,6 +23,7 @@ ENTRY_POINTS = {
     "im2col.cu": {"im2col_f32", "im2col_f64", "col2im_f32", "col2im_f64"},
     "pool.cu": {f"{k}pool_{d}_{t}" for k in ("max", "avg") for d in ("fwd", "bwd") for t in ("f32", "f64")},
     "conv.cu": {f"conv2d_{p}_implicit_{t}" for p in ("fwd", "bwd_data", "bwd_weight") for t in (64, 128)},
+    "conv_tf32.cu": {"conv2d_fwd_tf32"},
 }
 NVCC = shutil.which("nvcc") or ("/usr/local/bin/nvcc" if os.path.exists("/usr/local/bin/nvcc") else None)
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc (CUDA toolkit) is not installed")
@@ -55,6 +58,14 @@ def test_exports_unmangled_entry_points(source, tmp_path):
     _nvcc(["-arch=sm_80", "--std=c++17", "-ptx", "-o", str(out), os.path.join(SOURCE_DIR, source)])
     entries = set(re.findall(r"\.entry\s+(\w+)", out.read_text()))
     assert entries == ENTRY_POINTS[source]
+
+
+@needs_nvcc
+def test_tf32_kernel_refuses_pre_ampere(tmp_path):
+    src = os.path.join(SOURCE_DIR, "conv_tf32.cu")
+    proc = subprocess.run([NVCC, "-arch=sm_75", "--std=c++17", "-cubin", "-o", str(tmp_path / "t.cubin"), src],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "compile for sm_80 or newer" in proc.stderr
 
 
 def _load_nvrtc():
@@ -99,7 +110,12 @@ def _nvrtc_compile(source_text, options):
 def test_compiles_with_nvrtc_and_the_runtime_options(source, cc):
     with open(os.path.join(SOURCE_DIR, source), encoding="utf-8") as f:
         text = f.read()
-    status, log, cubin = _nvrtc_compile(text, list(cuda_launch.nvrtc_options(cc)))
+    options = list(cuda_launch.nvrtc_options(cc))
+    if source in cuda.WMMA_SOURCES:
+        if cuda_launch.cuda_include_dir() is None:
+            pytest.skip("no CUDA include directory with mma.h (set CUDA_PATH)")
+        options += list(cuda._source_options(source))
+    status, log, cubin = _nvrtc_compile(text, options)
     assert status == 0, f"NVRTC failed on {source} for sm_{cc}:\n{log}"
     assert "warning" not in log.lower(), log
     assert cubin > 0

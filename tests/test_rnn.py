@@ -7,7 +7,7 @@ import pytest
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
-from torch_parity import check_param_grads, check_parity, requires_torch, torch
+from torch_parity import check_param_grads, check_parity, load_from_torch, requires_torch, torch
 
 RNG = np.random.default_rng(0)
 
@@ -141,7 +141,7 @@ def test_layer_parity_with_copied_weights(cls, num_layers, bidirectional, batch_
     ours = getattr(tg.nn, cls)(4, 6, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first)
     theirs = getattr(torch.nn, cls)(4, 6, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    load_from_torch(ours, theirs)
     D = 2 if bidirectional else 1
     x = arr(3, 5, 4) if batch_first else arr(5, 3, 4)
     h0, c0 = arr(num_layers * D, 3, 6), arr(num_layers * D, 3, 6)
@@ -161,7 +161,7 @@ def test_layer_parity_with_copied_weights(cls, num_layers, bidirectional, batch_
 def test_lengths_match_packed_sequences(cls):
     ours, theirs = getattr(tg.nn, cls)(3, 4, num_layers=2, bidirectional=True), \
         getattr(torch.nn, cls)(3, 4, num_layers=2, bidirectional=True, batch_first=True)
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    load_from_torch(ours, theirs)
     x, lengths = arr(3, 6, 3), [6, 2, 4]
     xt = tg.Tensor(x, requires_grad=True)
     out, state = ours(xt, lengths=lengths)
@@ -192,7 +192,7 @@ def test_padding_does_not_change_the_result():
 def test_gru_loads_pytorch_state_dict_but_computes_the_articles_formula():
     theirs = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True)
     ours = tg.nn.GRU(3, 4, num_layers=2, bidirectional=True)
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    load_from_torch(ours, theirs)
     assert ours.weight_hh_l1_reverse.shape == (12, 4)
     x = arr(2, 5, 3)
     out, _ = ours(x)
@@ -341,7 +341,7 @@ def test_projected_lstm_parity_with_copied_weights(bidirectional, batch_first):
     ours, theirs = tg.nn.LSTM(4, 6, **kw), torch.nn.LSTM(4, 6, **kw)
     assert [(n, p.shape) for n, p in ours.named_parameters()] == \
         [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    load_from_torch(ours, theirs)
     D = 2 if bidirectional else 1
     x = arr(3, 5, 4) if batch_first else arr(5, 3, 4)
     h0, c0 = arr(2 * D, 3, 3), arr(2 * D, 3, 6)
@@ -363,7 +363,7 @@ def test_projected_lstm_lengths_match_packed_sequences():
     torch.manual_seed(0)
     ours = tg.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
     theirs = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True, proj_size=2)
-    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    load_from_torch(ours, theirs)
     x, lengths = arr(3, 6, 3), [6, 2, 4]
     out, (h, c) = ours(x, lengths=lengths)
     packed = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(x), lengths, batch_first=True,
@@ -405,3 +405,19 @@ def test_recurrent_layers_take_api_md_positional_order():
     with pytest.raises(TypeError, match="RNN: batch_first must be a bool, got 'relu'"):
         tg.nn.RNN(3, 4, 1, "relu")  # PyTorch's positional nonlinearity must not be taken for batch_first
     assert tg.nn.RNN(3, 4, nonlinearity="relu").mode == "rnn_relu"
+
+
+def test_recurrence_lstm_without_c0_is_a_clear_error_and_nn_lstm_starts_from_zeros():
+    """F.recurrence lives in functional/sequence.py beside scaled_dot_product_attention."""
+    x, h0 = tg.Tensor(arr(4, 2, 3)), tg.Tensor(np.zeros((2, 5), np.float32))
+    w_ih, w_hh = tg.Tensor(arr(20, 3)), tg.Tensor(arr(20, 5))
+    with pytest.raises(ValueError, match=r"recurrence: mode 'lstm' needs c0 \(B, H\) = \(2, 5\), got None"):
+        F.recurrence(x, h0, w_ih, w_hh, mode="lstm")
+    with pytest.raises(ValueError, match=r"recurrence: mode 'gru' needs h0 \(B, H\) = \(2, 5\), got None"):
+        F.recurrence(x, None, tg.Tensor(arr(15, 3)), tg.Tensor(arr(15, 5)), mode="gru")
+    out, _, c = F.recurrence(x, h0, w_ih, w_hh, c0=h0, mode="lstm")
+    lstm = tg.nn.LSTM(3, 5, bias=False, batch_first=False)
+    lstm.weight_ih_l0.data[...], lstm.weight_hh_l0.data[...] = w_ih.numpy(), w_hh.numpy()
+    out_nn, (_, c_nn) = lstm(x)                                      # no states given: zeros
+    np.testing.assert_allclose(out_nn.numpy(), out.numpy(), atol=1e-6)
+    np.testing.assert_allclose(c_nn.numpy()[0], c.numpy(), atol=1e-6)

@@ -66,3 +66,8 @@ def check_param_grads(ours, theirs, tol=BWD_TOL):
     for name, p in ours_named:
         assert p.grad is not None and p.grad.shape == p.shape, f"{name}: no gradient of shape {p.shape}"
         np.testing.assert_allclose(p.grad.numpy(), their_params[name].grad.numpy(), **tol, err_msg=name)
+
+
+def load_from_torch(ours, theirs):
+    """Give our module the torch module's parameters and buffers (same names)."""
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
