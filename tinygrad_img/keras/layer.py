@@ -17,6 +17,7 @@ from .. import functional as F
 from ..backend import get_default_device
 from ..nn import init
 from ..nn.module import Module, Parameter
+from . import regularizers
 
 __all__ = ["Layer", "get_activation", "glorot_uniform", "zeros", "ACTIVATIONS"]
 
@@ -69,7 +70,8 @@ class Layer(Module):
     (the model uses it to fuse a final softmax/sigmoid into the loss).
     """
 
-    def __init__(self, name=None, input_shape=None, trainable=True, activation=None, **kwargs):
+    def __init__(self, name=None, input_shape=None, trainable=True, activation=None, kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
         super().__init__()
         if kwargs.get("input_dim") is not None and input_shape is None:
             input_shape = (kwargs.pop("input_dim"),)
@@ -83,6 +85,8 @@ class Layer(Module):
         if activation is not None and not callable(activation):
             get_activation(activation)
         self.activation = activation
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.built = False
         self.input_shape = None
 
@@ -103,6 +107,10 @@ class Layer(Module):
         input_shape = tuple(int(d) for d in input_shape)
         if not self.built:
             self.build(input_shape)
+            for what in ("kernel", "bias"):
+                if getattr(self, what + "_regularizer") is not None and getattr(self, what, None) is None:
+                    raise ValueError(f"{type(self).__name__}: {what}_regularizer given, but the layer has no "
+                                     f"{what} (use_bias=False, or a layer without weights)")
             self.to(device or get_default_device())
             self.input_shape = input_shape
             self.built = True
@@ -114,6 +122,12 @@ class Layer(Module):
     def forward(self, x):
         self.ensure_built(x.shape[1:], x.device)
         return get_activation(self.activation)(self.call(x))
+
+    def regularization_loss(self):
+        """kernel_regularizer(kernel) + bias_regularizer(bias) as a scalar Tensor, or None."""
+        terms = [reg(getattr(self, what)) for what in ("kernel", "bias")
+                 if (reg := getattr(self, what + "_regularizer")) is not None]
+        return sum(terms[1:], terms[0]) if terms else None
 
     def count_params(self):
         return sum(p.size for p in self.parameters()) + sum(b.size for b in self.buffers())
@@ -128,6 +142,9 @@ class Layer(Module):
         cfg = {"name": self.name, "trainable": self.trainable}
         if self.input_shape_arg is not None:
             cfg["input_shape"] = list(self.input_shape_arg)
+        for what in ("kernel_regularizer", "bias_regularizer"):
+            if getattr(self, what) is not None:
+                cfg[what] = regularizers.serialize(getattr(self, what))
         return cfg
 
     def extra_repr(self):

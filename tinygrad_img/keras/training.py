@@ -60,6 +60,10 @@ class TrainingMixin:
         fused = self._fused_activation()
         out = self.forward(x, skip_final_activation=fused is not None)
         loss = self.loss.from_logits_loss(yb, out) if fused else self.loss(yb, out)
+        for layer in self.layers:  # kernel/bias regularizers: part of the loss minimised and reported
+            penalty = layer.regularization_loss()
+            if penalty is not None:
+                loss = loss + penalty
         return loss, out, fused
 
     def _batch_logs(self, loss, out, yb, fused):
