@@ -6,7 +6,8 @@ target the device's compute capability. Every wrapper checks dtype, contiguity a
 sizes before launching (``cuda_launch.py``), so the kernels assume nothing unchecked.
 Convolutions choose per problem between the direct implicit-GEMM kernels and
 im2col + ``cupy.matmul`` (cuBLAS) with a small autotune cache; float64 always takes
-the im2col path. CuPy is imported lazily, so this module imports without it.
+the im2col path. An opt-in TF32 tensor-core forward (``set_conv_tf32``) joins the
+candidates on sm_80+ devices. CuPy is imported lazily, so this module imports without it.
 """
 import functools
 import os
@@ -18,6 +19,7 @@ from .registry import register
 
 FLOATS = (np.float32, np.float64)
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda")
+WMMA_SOURCES = ("conv_tf32.cu",)  # tensor-core kernels, compiled only for sm_80+ devices
 autotune = cl.AutotuneCache()
 _forced_algorithm = None
 
@@ -47,12 +49,23 @@ def _supported_archs():
         return None
 
 
+def _source_options(source):
+    """Extra NVRTC options of a source: the wmma kernels include <mma.h> from the CUDA headers."""
+    if source not in WMMA_SOURCES:
+        return ()
+    include = cl.cuda_include_dir()
+    if include is None:
+        raise RuntimeError(f"{source} includes <mma.h>, but no CUDA include directory holds it: set CUDA_PATH "
+                           "or pip install nvidia-cuda-runtime-cu12")
+    return ("-I" + include,)
+
+
 @functools.lru_cache(maxsize=None)
 def _function(source, name, device_id):
     # CuPy appends its own -arch for the current device after these options; NVRTC takes the last.
     cp = _cp()
     options = cl.nvrtc_options(cp.cuda.Device(device_id).compute_capability, _supported_archs())
-    return _module(source, device_id, options).get_function(name)
+    return _module(source, device_id, options + _source_options(source)).get_function(name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -70,9 +83,11 @@ def _ints(*values):
 
 
 def set_conv_algorithm(mode):
-    """Force one conv algorithm ("implicit", "implicit_64", "implicit_128" or "im2col") or "auto"
-    (autotune); None clears the override, so env TINYGRAD_IMG_CONV_ALGO (default "auto") decides.
-    Returns the previous override (None when there was none), ready to be passed back."""
+    """Force one conv algorithm ("implicit", "implicit_64", "implicit_128", "implicit_tf32" or
+    "im2col") or "auto" (autotune); None clears the override, so env TINYGRAD_IMG_CONV_ALGO (default
+    "auto") decides. "implicit_tf32" (the forward's TF32 tensor-core kernel) needs the TF32 flag
+    (``set_conv_tf32``); the backward passes then take "implicit". Returns the previous override
+    (None when there was none), ready to be passed back."""
     global _forced_algorithm
     if mode is not None and mode not in cl.CONV_ALGORITHMS:
         raise ValueError(f"set_conv_algorithm: mode must be one of {cl.CONV_ALGORITHMS} or None, got {mode!r}")
@@ -180,3 +195,4 @@ def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad=Tr
 
 
 from . import cuda_conv  # noqa: E402,F401  (registers the conv2d kernels)
+from .cuda_conv import conv_tf32_enabled, set_conv_tf32  # noqa: E402,F401  (re-exported next to set_conv_algorithm)

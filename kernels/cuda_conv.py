@@ -10,6 +10,13 @@ fastest; ``cuda.set_conv_algorithm`` or env TINYGRAD_IMG_CONV_ALGO force one
 ("implicit" picks the tile by size). Grouped convolutions are per-group matrix
 products: group g owns input channels [g*C/G, (g+1)*C/G) and output channels
 [g*O/G, (g+1)*O/G).
+
+TF32 (opt-in, off by default): ``set_conv_tf32(True)`` or env TINYGRAD_IMG_CONV_TF32=1
+adds "implicit_tf32" (``cuda/conv_tf32.cu``, wmma tensor cores, sm_80+) to the float32
+forward's candidates. TF32 keeps 10 mantissa bits of each input, so a product carries
+a relative error up to ~2^-10 (~1e-3; FP32 accumulation): results differ from FP32 by
+up to ~1e-3 * sum|w||x|. Off, every float32 pass is plain FP32 (FMA kernels, or cuBLAS
+while CuPy's CUPY_TF32 is unset).
 """
 import numpy as np
 
@@ -22,10 +29,50 @@ def _conv_ints(g):
                       g.OH, g.OW, g.G)
 
 
+_forced_tf32 = None
+
+
+def set_conv_tf32(enabled):
+    """Allow (True) or forbid (False) the TF32 tensor-core conv2d forward; None clears the override,
+    so env TINYGRAD_IMG_CONV_TF32 (off by default) decides. Returns the previous override.
+
+    When allowed on an sm_80+ device, the float32 forward's autotuner also times "implicit_tf32"
+    and keeps it when fastest. TF32 rounds both operands to 10 mantissa bits (round to nearest,
+    ties away from zero) and accumulates in FP32: |y - y_fp32| <~ 2^-10 * sum|w||x| (~1e-3
+    relative). The backward passes and float64 are unaffected."""
+    global _forced_tf32
+    if enabled is not None and not isinstance(enabled, bool):
+        raise TypeError(f"set_conv_tf32: enabled must be True, False or None, got {enabled!r}")
+    prev, _forced_tf32 = _forced_tf32, enabled
+    return prev
+
+
+def conv_tf32_enabled():
+    """Whether the TF32 forward is allowed: ``set_conv_tf32``'s override, else env TINYGRAD_IMG_CONV_TF32."""
+    return cl.conv_tf32_setting() if _forced_tf32 is None else _forced_tf32
+
+
+def _tf32_unavailable():
+    """None when the TF32 forward may run (flag on, an sm_80+ device), else why not."""
+    if not conv_tf32_enabled():
+        return "TF32 is off (set_conv_tf32(True) or TINYGRAD_IMG_CONV_TF32=1)"
+    cc = cl.cc_int(cuda._cp().cuda.Device().compute_capability)
+    if cc < cl.TF32_MIN_CC:
+        return f"the device has compute capability {cc}, TF32 tensor cores need {cl.TF32_MIN_CC}+"
+    return None
+
+
+def _mode():
+    return cuda._forced_algorithm or cl.conv_algorithm_setting()
+
+
 def _choose(op, g, rows, candidates):
-    """Name of the algorithm to run: the forced one when set (float64 always takes im2col),
-    else the autotuned one. ``rows`` is M of the pass's matrix product (picks "implicit"'s tile)."""
-    mode = cuda._forced_algorithm or cl.conv_algorithm_setting()
+    """Name of the algorithm to run: the forced one when set (float64 always takes im2col;
+    a forced "implicit_tf32" means "implicit" for the passes without a TF32 kernel), else the
+    autotuned one. ``rows`` is M of the pass's matrix product (picks "implicit"'s tile)."""
+    mode = _mode()
+    if mode == "implicit_tf32" and mode not in candidates:
+        mode = "implicit"
     if mode == "implicit":
         mode = f"implicit_{cl.default_tile(rows)}"
     if len(candidates) == 1 or (mode != "auto" and mode not in candidates):
@@ -53,11 +100,13 @@ def _gy_by_group(gy, g):
 
 # ------------------------------------------------------------------ forward
 def _forward_implicit(x, w, b, g, relu, tile):
+    """The direct kernel: ``tile`` 64 or 128 (FP32, conv.cu) or "tf32" (64 x 64, conv_tf32.cu)."""
     cl.check_int32("conv2d", input=x.size, weight=w.size, output=g.N * g.O * g.OH * g.OW)
     y = cuda._cp().empty((g.N, g.O, g.OH, g.OW), dtype=np.float32)
-    grid, block = cl.gemm_grid(g.O // g.G, g.N * g.OH * g.OW, g.G, tile)
+    grid, block = cl.gemm_grid(g.O // g.G, g.N * g.OH * g.OW, g.G, 64 if tile == "tf32" else tile)
     args = (x, w, w if b is None else b, y) + _conv_ints(g) + cuda._ints(b is not None, relu)
-    cuda._launch("conv.cu", f"conv2d_fwd_implicit_{tile}", grid, block, args)
+    source, name = ("conv_tf32.cu", "conv2d_fwd_tf32") if tile == "tf32" else ("conv.cu", f"conv2d_fwd_implicit_{tile}")
+    cuda._launch(source, name, grid, block, args)
     return y
 
 
@@ -77,7 +126,8 @@ def _forward_im2col(x, w, b, g, relu):
 @register("conv2d_forward", "cuda")
 def conv2d_forward(x, w, b, stride, padding, dilation, groups, relu=False):
     """y[n, o] = sum_{c in group(o), i, j} w[o, c, i, j] x_pad[n, c, y*s + i*d, x*s + j*d] + b[o],
-    then max(0, y) when ``relu``."""
+    then max(0, y) when ``relu``. With TF32 allowed (``set_conv_tf32``) w and x may be rounded
+    to TF32 (see the module docstring)."""
     op = "conv2d"
     cl.check_array(op, "input", x, cuda.FLOATS, ndim=4)
     cl.check_array(op, "weight", w, (x.dtype,), ndim=4)
@@ -86,7 +136,13 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, relu=False):
         cl.check_array(op, "bias", b, (x.dtype,), shape=(g.O,))
     candidates = _candidates(x.dtype, lambda tile: _forward_implicit(x, w, b, g, relu, tile),
                              lambda: _forward_im2col(x, w, b, g, relu))
-    name = _choose(("conv2d_forward", x.dtype.name, b is not None, bool(relu)), g, g.O // g.G, candidates)
+    tf32_missing = _tf32_unavailable() if x.dtype == np.float32 else "float64"
+    if tf32_missing is None:
+        candidates["implicit_tf32"] = lambda: _forward_implicit(x, w, b, g, relu, "tf32")
+    elif x.dtype == np.float32 and _mode() == "implicit_tf32":
+        raise ValueError(f"conv2d: algorithm 'implicit_tf32' is forced but {tf32_missing}")
+    key = ("conv2d_forward", x.dtype.name, b is not None, bool(relu), tf32_missing is None)
+    name = _choose(key, g, g.O // g.G, candidates)
     return candidates[name]()
 
 

@@ -16,7 +16,9 @@ MAX_BLOCKS = 65535 * 8   # grid-stride kernels never need more blocks than this
 CONV_TILES = (64, 128)   # square output tiles of the implicit-GEMM conv kernels (kernels/cuda/conv.cu)
 TILE_K = 16              # split-K chunks are multiples of this (and of every kernel's K step)
 INT32_MAX = 2 ** 31 - 1
-CONV_ALGORITHMS = ("auto", "implicit", "implicit_64", "implicit_128", "im2col")
+CONV_ALGORITHMS = ("auto", "implicit", "implicit_64", "implicit_128", "implicit_tf32", "im2col")
+TF32_MIN_CC = 80         # TF32 tensor cores (kernels/cuda/conv_tf32.cu): Ampere (sm_80) and newer
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 ConvGeometry = namedtuple("ConvGeometry", "N C H W O KH KW SH SW PH PW DH DW OH OW G")
 PoolGeometry = namedtuple("PoolGeometry", "N C H W OH OW KH KW SH SW PH PW")
@@ -128,10 +130,7 @@ def nvrtc_options(compute_capability, supported_archs=None):
     Compiles real SASS for the device (``-arch=sm_XY``); when this NVRTC is older than
     the device, targets its newest virtual architecture instead (PTX the driver JITs).
     """
-    if isinstance(compute_capability, (tuple, list)):
-        cc = int(compute_capability[0]) * 10 + int(compute_capability[1])
-    else:
-        cc = int(compute_capability)
+    cc = cc_int(compute_capability)
     arch = f"-arch=sm_{cc}"
     if supported_archs:
         usable = [a for a in supported_archs if a <= cc]
@@ -149,6 +148,37 @@ def conv_algorithm_setting():
     if mode not in CONV_ALGORITHMS:
         raise ValueError(f"TINYGRAD_IMG_CONV_ALGO must be one of {CONV_ALGORITHMS}, got {mode!r}")
     return mode
+
+
+def conv_tf32_setting():
+    """Whether env TINYGRAD_IMG_CONV_TF32 turns the TF32 tensor-core conv forward on ("1", "true",
+    "yes", "on"; off when unset, "", "0", "false", "no" or "off")."""
+    value = os.environ.get("TINYGRAD_IMG_CONV_TF32", "").strip().lower()
+    if value not in TRUE_WORDS + FALSE_WORDS:
+        raise ValueError(f"TINYGRAD_IMG_CONV_TF32 must be one of {TRUE_WORDS + FALSE_WORDS[1:]}, got {value!r}")
+    return value in TRUE_WORDS
+
+
+def cc_int(cc):
+    """A compute capability ("90", 90 or (9, 0)) as an int, e.g. 90."""
+    if isinstance(cc, (tuple, list)):
+        return int(cc[0]) * 10 + int(cc[1])
+    return int(cc)
+
+
+def cuda_include_dir(candidates=None):
+    """The first directory holding the CUDA ``mma.h`` (NVRTC needs it on its include path for the
+    wmma kernels): ``candidates``, by default $CUDA_PATH, $CUDA_HOME, /usr/local/cuda and the
+    nvidia-cuda-runtime wheel's ``include``; None when there is none."""
+    if candidates is None:
+        roots = [os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda"]
+        candidates = [os.path.join(r, "include") for r in roots if r]
+        try:
+            import nvidia.cuda_runtime as rt
+            candidates += [os.path.join(p, "include") for p in rt.__path__]
+        except ImportError:
+            pass
+    return next((d for d in candidates if os.path.isfile(os.path.join(d, "mma.h"))), None)
 
 
 class AutotuneCache:

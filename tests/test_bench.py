@@ -49,3 +49,18 @@ def test_cli_and_script_entry_points(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "--quick" in proc.stdout
+
+
+@pytest.mark.parametrize("flag", ["0", "1"])
+def test_reports_our_tf32_flag(monkeypatch, capsys, flag):
+    monkeypatch.setenv("TINYGRAD_IMG_CONV_TF32", flag)
+    monkeypatch.setattr(bench, "CONV_SHAPES", bench.CONV_SHAPES[:1])
+    assert bench.main(["--quick", "--no-train", "--png", ""]) == 0
+    out = capsys.readouterr().out
+    if flag == "0":
+        assert "our TF32 flag: off, raw CUDA columns are FP32" in out and "raw CUDA TF32" not in out.split("\n\n")[1]
+    elif bench._gpu_reason() is not None:
+        assert "our TF32 flag: on (TF32 inputs, ~1e-3 relative error); raw CUDA TF32 column unavailable: no GPU" in out
+    else:
+        assert "our TF32 flag: on" in out and ("raw CUDA TF32" in out.split("\n\n")[1] or "unavailable" in out)
+    assert bench._tf32_status(None) == ((True, "no GPU") if flag == "1" else (False, "our TF32 flag is off"))

@@ -7,8 +7,10 @@ import pytest
 
 import cuda_emulator as emu
 from conv_oracle import conv_reference
-from test_cuda_launch import gpu  # noqa: F401  (the emulator fixture)
+import test_cuda_launch
 from tinygrad_img.kernels import cuda, cuda_conv, cuda_launch as cl
+
+gpu = test_cuda_launch.gpu  # the emulator fixture: kernels.cuda with CuPy replaced by the C++ emulator
 
 
 def tf32_round(a):
@@ -223,3 +225,20 @@ def test_tf32_launch_geometry(gpu):
         gpu.set_conv_algorithm(prev)
         gpu.set_conv_tf32(prev_tf32)
     assert fn.launches == [((3, 2, 2), (256,))]  # 3*7*7 = 147 columns, 70 rows per group, 2 groups
+
+
+def test_tf32_wrapper_rejects_bad_arguments(gpu):
+    x, w = np.zeros((1, 2, 6, 6), np.float32), np.zeros((4, 1, 3, 3), np.float32)
+    prev, prev_tf32 = gpu.set_conv_algorithm("implicit_tf32"), gpu.set_conv_tf32(True)
+    try:
+        with pytest.raises(ValueError, match=r"conv2d: bias has shape \(3,\), expected \(4,\)"):
+            cuda_conv.conv2d_forward(x, w, np.zeros(3, np.float32), 1, 0, 1, 2)
+        with pytest.raises(ValueError, match="conv2d: weight must be float32, got float64"):
+            cuda_conv.conv2d_forward(x, w.astype(np.float64), None, 1, 0, 1, 2)
+        with pytest.raises(ValueError, match="input of shape .* must be C-contiguous"):
+            cuda_conv.conv2d_forward(x.transpose(0, 1, 3, 2), w, None, 1, 0, 1, 2)
+        with pytest.raises(ValueError, match="groups=3 must divide input channels 2"):
+            cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 3)
+    finally:
+        gpu.set_conv_algorithm(prev)
+        gpu.set_conv_tf32(prev_tf32)

@@ -121,6 +121,53 @@ def test_nvrtc_options_match_this_device(cuda_mod, cp):
         assert f is cuda_mod._function(source, name, cp.cuda.Device().id)  # compiled once, memoised
 
 
+TF32_CASES = [  # N, C, H, W, O, kh, kw, stride, padding, dilation, groups
+    (1, 1, 28, 28, 32, 3, 3, 1, 0, 1, 1), (3, 5, 13, 11, 7, 3, 2, (2, 1), (1, 0), 1, 1),
+    (2, 6, 17, 15, 9, 3, 3, 1, 2, 2, 3), (4, 64, 14, 14, 128, 3, 3, 2, 1, 1, 1), (2, 8, 9, 9, 8, 3, 3, 1, 1, 1, 2),
+]
+
+
+@pytest.mark.parametrize("case", TF32_CASES)
+def test_tf32_conv_forward_vs_fp32(cuda_mod, cp, case):
+    from test_cuda_tf32 import check_tf32_conv
+    if cuda_launch.cc_int(cp.cuda.Device().compute_capability) < cuda_launch.TF32_MIN_CC:
+        pytest.skip("TF32 tensor cores need compute capability 8.0+")
+    rng = np.random.default_rng(7)
+    n, c, h, w_, o, kh, kw, s, p, d, groups = case
+    x, w, b = _rand(rng, (n, c, h, w_)), _rand(rng, (o, c // groups, kh, kw)), _rand(rng, (o,))
+    xd, wd, bd = cp.asarray(x), cp.asarray(w), cp.asarray(b)
+    conv = registry.get("conv2d_forward", "cuda")
+    prev_tf32 = cuda_mod.set_conv_tf32(True)
+    try:
+        cuda_mod.set_conv_algorithm("implicit_tf32")
+        y_tf32 = conv(xd, wd, bd, s, p, d, groups, relu=True).get()
+        cuda_mod.set_conv_algorithm("implicit_64")
+        y_fp32 = conv(xd, wd, bd, s, p, d, groups, relu=True).get()
+    finally:
+        cuda_mod.set_conv_tf32(prev_tf32)
+    check_tf32_conv(y_tf32, x, w, b, s, p, d, groups, True, acc_ulps=4.0)
+    abs_sum = conv_reference(np.abs(x), np.abs(w), None, s, p, d, groups)[0] + np.abs(b).reshape(1, -1, 1, 1)
+    assert np.all(np.abs(y_tf32 - y_fp32) <= 2.0 ** -9 * abs_sum)  # TF32 vs FP32 on the device
+
+
+def test_tf32_joins_the_autotuner_only_when_on(cuda_mod, cp):
+    if cuda_launch.cc_int(cp.cuda.Device().compute_capability) < cuda_launch.TF32_MIN_CC:
+        pytest.skip("TF32 tensor cores need compute capability 8.0+")
+    x, w = cp.ones((2, 16, 12, 12), np.float32), cp.ones((16, 16, 3, 3), np.float32)
+    conv = registry.get("conv2d_forward", "cuda")
+    cuda_mod.autotune.clear()
+    prev_tf32 = cuda_mod.set_conv_tf32(False)
+    try:
+        conv(x, w, None, 1, 1, 1, 1)
+        cuda_mod.set_conv_tf32(True)
+        conv(x, w, None, 1, 1, 1, 1)
+    finally:
+        cuda_mod.set_conv_tf32(prev_tf32)
+    timed = sorted(sorted(t) for t in cuda_mod.autotune.timings.values())
+    fp32 = ["im2col", "implicit_128", "implicit_64"]
+    assert timed == [fp32, fp32 + ["implicit_tf32"]]
+
+
 # ------------------------------------------------------------------ ops on cuda vs cpu
 def _pos(rng, shape):
     return (rng.random(shape) + 0.5).astype(np.float32)

@@ -4,6 +4,9 @@ For the convolutions of the image-ops issue and a 2x2 max-pool it times, forward
 NumPy reference and Numba CPU (our conv/pool ops with that kernel backend), CuPy
 im2col + cuBLAS, our raw CUDA kernels, and cuDNN through PyTorch when PyTorch sees a
 GPU (TF32 switched off, so every column is FP32), with PyTorch CPU as a reference.
+With our TF32 flag on (env TINYGRAD_IMG_CONV_TF32=1 or ``kernels.cuda.set_conv_tf32``)
+a "raw CUDA TF32" column adds the tensor-core kernel (sm_80+; TF32 inputs, ~1e-3
+relative error), still next to FP32 cuDNN; the run prints whether the flag is on.
 Then one training step (forward, backward, Adam) of the articles' MNIST CNN at batch
 64 and 256, CPU vs GPU. After a warm-up the columns run interleaved, round by round;
 CPU times are wall clock, GPU times CUDA events; each cell is the median over rounds.
@@ -25,9 +28,9 @@ CONV_SHAPES = [  # N, C, H, W, O, k, stride, pad
     (32, 64, 56, 56, 64, 3, 1, 1), (32, 64, 56, 56, 128, 3, 2, 1),
 ]
 POOL_SHAPE = (64, 32, 26, 26)
-COLUMNS = ("numpy", "numba", "torch_cpu", "cupy", "cuda", "cudnn")
+COLUMNS = ("numpy", "numba", "torch_cpu", "cupy", "cuda", "cuda_tf32", "cudnn")
 TITLES = {"numpy": "NumPy ref", "numba": "Numba CPU", "torch_cpu": "PyTorch CPU", "cupy": "CuPy im2col(+cuBLAS)",
-          "cuda": "raw CUDA", "cudnn": "cuDNN (torch)"}
+          "cuda": "raw CUDA", "cuda_tf32": "raw CUDA TF32", "cudnn": "cuDNN (torch)"}
 OUR_CPU_COLUMNS = ("numpy", "numba")
 
 
@@ -61,6 +64,14 @@ def _gpu_reason():
         return str(e)
 
 
+def _tf32_status(gpu):
+    """(our TF32 flag is on, None when the "raw CUDA TF32" column can run else why not)."""
+    from .kernels import cuda, cuda_conv
+    if not cuda.conv_tf32_enabled():
+        return False, "our TF32 flag is off"
+    return True, ("no GPU" if gpu is None else cuda_conv._tf32_unavailable())
+
+
 def _torch_cuda():
     """torch with TF32 off when it is installed and sees a GPU, else None."""
     try:
@@ -90,7 +101,7 @@ def _torch_cpu():
     return torch
 
 
-def _conv_problem(shape, gpu, torch):
+def _conv_problem(shape, gpu, torch, tf32=False):
     import tinygrad_img as tg
     from tinygrad_img import functional as F
     from tinygrad_img.kernels import registry
@@ -126,6 +137,8 @@ def _conv_problem(shape, gpu, torch):
                     cuda.set_conv_algorithm(prev)
             return run
         runners["cupy"], runners["cuda"] = algo("im2col"), [algo("implicit_64"), algo("implicit_128")]
+        if tf32:
+            runners["cuda_tf32"] = algo("implicit_tf32")
     if torch is not None:
         xq, wq = torch.from_numpy(x).cuda(), torch.from_numpy(wt).cuda()
         runners["cudnn"] = lambda: torch.nn.functional.conv2d(xq, wq, stride=s, padding=p)
@@ -168,7 +181,7 @@ def _measure(problem, repeat):
     each); a column with several variants (the raw CUDA tile sizes, between which the
     autotuner chooses) reports its fastest."""
     from .kernels.cuda import event_seconds
-    timers = {"cupy": event_seconds, "cuda": event_seconds, "cudnn": _torch_events}
+    timers = {"cupy": event_seconds, "cuda": event_seconds, "cuda_tf32": event_seconds, "cudnn": _torch_events}
     variants = [(col, fn) for col, fns in problem.runners.items()
                 for fn in (fns if isinstance(fns, list) else [fns])]
     samples = [[] for _ in variants]
@@ -245,7 +258,8 @@ def _plot(rows, columns, path, device_name):
     ax.set_xticklabels([p.name.replace(" -> ", "\n-> ") for p, _ in rows], fontsize=7)
     ax.set_yscale("log")
     ax.set_ylabel("ms (log scale, lower is better)")
-    ax.set_title(f"tinygrad_img kernels, forward FP32 — {device_name}")
+    precision = "FP32 (+ our TF32 column)" if "cuda_tf32" in columns else "FP32"
+    ax.set_title(f"tinygrad_img kernels, forward {precision} — {device_name}")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -281,7 +295,14 @@ def main(argv=None):
               "(cuBLAS FP32); raw CUDA kernels are FP32 FMA")
         print("cuDNN via PyTorch: TF32 off (allow_tf32=False), so FP32 is compared with FP32" if torch is not None
               else "cuDNN column unavailable: PyTorch with CUDA is not installed")
-    problems = [_conv_problem((batch(s[0]),) + s[1:], gpu, torch) for s in CONV_SHAPES]
+    tf32_on, tf32_missing = _tf32_status(gpu)
+    if tf32_on:
+        print("our TF32 flag: on (TF32 inputs, ~1e-3 relative error); "
+              + ("adds the raw CUDA TF32 column" if tf32_missing is None
+                 else f"raw CUDA TF32 column unavailable: {tf32_missing}"))
+    else:
+        print("our TF32 flag: off, raw CUDA columns are FP32 (TINYGRAD_IMG_CONV_TF32=1 adds a raw CUDA TF32 column)")
+    problems = [_conv_problem((batch(s[0]),) + s[1:], gpu, torch, tf32_missing is None) for s in CONV_SHAPES]
     problems.append(_pool_problem((batch(POOL_SHAPE[0]),) + POOL_SHAPE[1:], gpu, torch))
     rows = [(p, _measure(p, repeat)) for p in problems]
     columns = [c for c in COLUMNS if any(c in t for _, t in rows)]
