@@ -7,13 +7,13 @@ device selection (``"cuda" if available else "cpu"``), a model with residual
 schedule) and ``nn.CrossEntropyLoss``, the ``for images, labels in loader:
 optimizer.zero_grad(); loss.backward(); optimizer.step()`` loop, ``torch.save(model.state_dict())`` /
 ``model.load_state_dict(torch.load(...))``, and an evaluation loop under
-``no_grad`` counting correct predictions. ResNet18 itself is too large for a
-minute on a CPU, so this is a ResNet-style network of the same building
-blocks (3x3 conv - BN - ReLU, identity or 1x1-projection shortcuts, global
-average pooling) on the bundled digits resampled to 16x16 (``--size 28`` for
-MNIST's shape, about 3x slower).
+``no_grad`` counting correct predictions. The model is ``tg.models.resnet18``
+itself - torchvision's 8 basic blocks in 4 stages, identity or 1x1-projection
+shortcuts, global average pooling - with the small-image stem (3x3 conv, no
+max-pool) at 1/8 of the width (``--width 64`` is full size), on the bundled digits
+resampled to 16x16 (``--size 28`` for MNIST's shape, about 3x slower).
 
-    python examples/pytorch_style_loop.py [--epochs 4] [--size 16] [--device cpu|cuda] [--quick]
+    python examples/pytorch_style_loop.py [--epochs 4] [--size 16] [--width 8] [--device cpu|cuda] [--quick]
 """
 import argparse
 import os
@@ -21,45 +21,9 @@ import tempfile
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
-from tinygrad_img import nn, optim
+from tinygrad_img import optim
 from tinygrad_img.data import DataLoader, TensorDataset
 from tinygrad_img.data.datasets import load_digits
-
-
-class BasicBlock(nn.Module):
-    """out = relu(bn(conv(relu(bn(conv(x))))) + shortcut(x)), ResNet's basic block."""
-
-    def __init__(self, in_channels, out_channels, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = None
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + (x if self.shortcut is None else self.shortcut(x)))
-
-
-class SmallResNet(nn.Module):
-    """stem conv - 2 stages of BasicBlocks (16, 32 channels) - global average pool - Linear."""
-
-    def __init__(self, in_channels=1, num_classes=10):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-        self.layer1 = BasicBlock(16, 16)
-        self.layer2 = BasicBlock(16, 32, stride=2)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(32, num_classes)
-
-    def forward(self, x):
-        x = self.layer2(self.layer1(self.stem(x)))
-        return self.fc(self.pool(x).flatten(1))
 
 
 def evaluate(model, loader, device):
@@ -79,6 +43,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--size", type=int, default=16, help="digit image size (8 = native, 28 = MNIST's)")
+    parser.add_argument("--width", type=int, default=8, help="channels of ResNet18's first stage (64 = full)")
     parser.add_argument("--device", default="cuda" if tg.cuda_available() else "cpu", choices=("cpu", "cuda"))
     parser.add_argument("--checkpoint", default=None, help="state_dict path (default: a temporary file)")
     parser.add_argument("--quick", action="store_true", help="one epoch on 128 images, 64 test images (smoke test)")
@@ -92,7 +57,7 @@ def main(argv=None):
     train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=32, shuffle=True, seed=0)
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=256)
 
-    model = SmallResNet().to(device)
+    model = tg.models.resnet18(num_classes=10, in_channels=1, width=args.width, small_input=True).to(device)
     optimizer = optim.Adam(model.parameters(), lr=2e-3)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     for epoch in range(args.epochs):
@@ -111,7 +76,7 @@ def main(argv=None):
 
     path = args.checkpoint or os.path.join(tempfile.mkdtemp(), "resnet_digits.safetensors")
     tg.save(model.state_dict(), path)
-    restored = SmallResNet().to(device)
+    restored = tg.models.resnet18(num_classes=10, in_channels=1, width=args.width, small_input=True).to(device)
     restored.load_state_dict(tg.load(path))
     accuracy = evaluate(restored, test_loader, device)
     print(f"restored from {path}: test accuracy {accuracy:.4f}")
