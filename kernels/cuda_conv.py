@@ -18,6 +18,8 @@ a relative error up to ~2^-10 (~1e-3; FP32 accumulation): results differ from FP
 up to ~1e-3 * sum|w||x|. Off, every float32 pass is plain FP32 (FMA kernels, or cuBLAS
 while CuPy's CUPY_TF32 is unset).
 """
+import math
+
 import numpy as np
 
 from . import cuda, cuda_launch as cl
@@ -59,6 +61,8 @@ def _tf32_unavailable():
     cc = cl.cc_int(cuda._cp().cuda.Device().compute_capability)
     if cc < cl.TF32_MIN_CC:
         return f"the device has compute capability {cc}, TF32 tensor cores need {cl.TF32_MIN_CC}+"
+    if cl.cuda_include_dir() is None:  # NVRTC needs <mma.h>; without it TF32 is skipped, not an error
+        return "no CUDA include directory holds mma.h (set CUDA_PATH or pip install nvidia-cuda-runtime-cu12)"
     return None
 
 
@@ -115,11 +119,15 @@ def _forward_im2col(x, w, b, g, relu):
     k = g.C // g.G * g.KH * g.KW
     col = cuda.im2col(x, *_im2col_args(g)).reshape(g.G, k, g.N * g.OH * g.OW)
     y = cp.matmul(w.reshape(g.G, g.O // g.G, k), col).reshape(g.O, g.N, g.OH, g.OW)
-    y = cp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+    return _forward_im2col_epilogue(cp.ascontiguousarray(y.transpose(1, 0, 2, 3)), b, relu)
+
+
+def _forward_im2col_epilogue(y, b, relu):
+    """y + bias, then max(0, .) when ``relu``, in place on a fresh (N, O, OH, OW) array."""
     if b is not None:
-        y += b.reshape(1, g.O, 1, 1)
+        y += b.reshape(1, -1, 1, 1)
     if relu:
-        cp.maximum(y, 0, out=y)
+        cuda._cp().maximum(y, 0, out=y)
     return y
 
 
@@ -134,6 +142,9 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, relu=False):
     g = cl.conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
     if b is not None:
         cl.check_array(op, "bias", b, (x.dtype,), shape=(g.O,))
+    if x.size == 0 or w.size == 0:  # nothing to launch (a zero grid dimension is an invalid launch)
+        y = cuda._cp().zeros((g.N, g.O, g.OH, g.OW), dtype=x.dtype)
+        return _forward_im2col_epilogue(y, b, relu)
     candidates = _candidates(x.dtype, lambda tile: _forward_implicit(x, w, b, g, relu, tile),
                              lambda: _forward_im2col(x, w, b, g, relu))
     tf32_missing = _tf32_unavailable() if x.dtype == np.float32 else "float64"
@@ -171,6 +182,8 @@ def conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups):
     cl.check_array(op, "weight", w, cuda.FLOATS, ndim=4)
     g = cl.conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
     cl.check_array(op, "grad_output", gy, (w.dtype,), shape=(g.N, g.O, g.OH, g.OW))
+    if gy.size == 0 or w.size == 0 or g.N * g.C * g.H * g.W == 0:
+        return cuda._cp().zeros((g.N, g.C, g.H, g.W), dtype=w.dtype)
     candidates = _candidates(w.dtype, lambda tile: _backward_data_implicit(gy, w, g, tile),
                              lambda: _backward_data_im2col(gy, w, g))
     return candidates[_choose((op, w.dtype.name), g, g.C // g.G, candidates)]()
@@ -208,6 +221,8 @@ def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     cl.check_array(op, "input", x, cuda.FLOATS, ndim=4)
     g = cl.conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
     cl.check_array(op, "grad_output", gy, (x.dtype,), shape=(g.N, g.O, g.OH, g.OW))
+    if gy.size == 0 or x.size == 0 or math.prod(w_shape) == 0:  # an empty batch adds nothing
+        return cuda._cp().zeros(tuple(w_shape), dtype=x.dtype)
     candidates = _candidates(x.dtype, lambda tile: _backward_weight_implicit(gy, x, g, tile),
                              lambda: _backward_weight_im2col(gy, x, g))
     return candidates[_choose((op, x.dtype.name), g, g.O // g.G, candidates)]()

@@ -65,8 +65,11 @@ def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     if Cg * G != C:
         raise ValueError(f"{op}: input has {C} channels but weight expects {Cg * G} "
                          f"(weight shape {tuple(w_shape)}, groups={G})")
+    if min(KH, KW) < 1 or min(N, C, O) < 0:
+        raise ValueError(f"{op}: kernel {KH}x{KW}, batch {N} and channels {C}/{O} must be positive (the "
+                         f"batch and channels may be 0), got shapes {tuple(x_shape)} and {tuple(w_shape)}")
     OH, OW = out_size(H, KH, sh, ph, dh), out_size(W, KW, sw, pw, dw)
-    if OH < 1 or OW < 1 or min(KH, KW, N) < 1:
+    if OH < 1 or OW < 1:
         raise ValueError(f"{op}: kernel {KH}x{KW} (dilation {dh},{dw}) does not fit input {H}x{W} "
                          f"with padding {ph},{pw}: output would be {OH}x{OW}")
     return ConvGeometry(N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, G)
@@ -105,6 +108,11 @@ def gemm_grid(m, n, depth=1, tile=64):
         raise ValueError(f"conv2d: no kernel with tile {tile}; tiles are {CONV_TILES}")
     if depth > 65535:
         raise ValueError(f"conv2d: {depth} groups x split-K chunks exceed the CUDA grid limit 65535")
+    if math.ceil(m / tile) > 65535:
+        raise ValueError(f"conv2d: {m} rows per group need {math.ceil(m / tile)} tiles of {tile}, more than "
+                         f"the CUDA grid limit 65535 in y")
+    if m <= 0 or n <= 0:
+        raise ValueError(f"conv2d: an empty ({m} x {n}) product has nothing to launch")
     return (math.ceil(n / tile), math.ceil(m / tile), depth), (THREADS, 1, 1)
 
 

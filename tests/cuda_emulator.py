@@ -235,5 +235,5 @@ def fake_cupy(workdir):
     """A NumPy-backed stand-in for the parts of CuPy that ``kernels/cuda.py`` uses."""
     cuda = types.SimpleNamespace(Device=_Device, nvrtc=types.SimpleNamespace(getSupportedArchs=lambda: (80, 90)))
     return types.SimpleNamespace(
-        empty=np.empty, matmul=np.matmul, maximum=np.maximum, ascontiguousarray=np.ascontiguousarray,
+        empty=np.empty, zeros=np.zeros, matmul=np.matmul, maximum=np.maximum, ascontiguousarray=np.ascontiguousarray,
         cuda=cuda, RawModule=lambda code, options: _Module(code, options, workdir))

@@ -73,6 +73,34 @@ def test_elementwise_and_gemm_grids():
     assert (cl.default_tile(64), cl.default_tile(128)) == (64, 128)
 
 
+def test_gemm_grid_rejects_empty_and_too_tall_products():
+    with pytest.raises(ValueError, match="empty"):
+        cl.gemm_grid(0, 64, 1)
+    with pytest.raises(ValueError, match="more than the CUDA grid limit 65535 in y"):
+        cl.gemm_grid(64 * 65536, 64, 1)
+
+
+@pytest.mark.parametrize("algo", ["auto", "implicit", "im2col"])
+def test_empty_convolutions_launch_nothing_and_return_zeros(gpu, algo):
+    """A zero-sized grid is an invalid CUDA launch: empty batches and channel-less weights return
+    zeros (the bias, ReLU'd, for the forward) without reaching a kernel."""
+    rng = np.random.default_rng(0)
+    w, b = _rand(rng, (3, 2, 3, 3)), _rand(rng, (3,))
+    prev = gpu.set_conv_algorithm(algo)
+    try:
+        y = cuda_conv.conv2d_forward(np.zeros((0, 2, 5, 5), np.float32), w, b, 1, 0, 1, 1, relu=True)
+        y_noch = cuda_conv.conv2d_forward(np.zeros((2, 0, 5, 5), np.float32), np.zeros((3, 0, 3, 3), np.float32),
+                                          b, 1, 0, 1, 1, relu=True)
+        gx = cuda_conv.conv2d_backward_data(np.zeros((0, 3, 3, 3), np.float32), w, (0, 2, 5, 5), 1, 0, 1, 1)
+        gw = cuda_conv.conv2d_backward_weight(np.zeros((0, 3, 3, 3), np.float32), np.zeros((0, 2, 5, 5), np.float32),
+                                              w.shape, 1, 0, 1, 1)
+    finally:
+        gpu.set_conv_algorithm(prev)
+    assert y.shape == (0, 3, 3, 3) and gx.shape == (0, 2, 5, 5)
+    np.testing.assert_array_equal(y_noch, np.broadcast_to(np.maximum(b, 0).reshape(1, 3, 1, 1), (2, 3, 3, 3)))
+    assert gw.shape == w.shape and not gw.any()
+
+
 @settings(max_examples=60, deadline=None)
 @given(k=st.integers(1, 10 ** 6), tiles=st.integers(1, 500), sms=st.integers(1, 200))
 def test_split_k_covers_the_reduction_exactly(k, tiles, sms):

@@ -171,6 +171,21 @@ def test_tf32_is_a_candidate_only_when_on(gpu, monkeypatch):
     assert pre_ampere == off
 
 
+def test_tf32_without_mma_h_is_skipped_not_fatal(gpu, monkeypatch):
+    """With the flag on but no CUDA headers for NVRTC, "auto" runs the FP32 kernels; forcing TF32 says why."""
+    monkeypatch.setattr(cl, "cuda_include_dir", lambda candidates=None: None)
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 2, 6, 6)).astype(np.float32), rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    assert _timed_candidates(gpu, monkeypatch, x, w, True)[0] == ["im2col", "implicit_128", "implicit_64"]
+    prev, prev_tf32 = gpu.set_conv_algorithm("implicit_tf32"), gpu.set_conv_tf32(True)
+    try:
+        with pytest.raises(ValueError, match="'implicit_tf32' is forced but no CUDA include directory holds mma.h"):
+            cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 1)
+    finally:
+        gpu.set_conv_algorithm(prev)
+        gpu.set_conv_tf32(prev_tf32)
+
+
 def test_forcing_tf32_needs_the_flag(gpu):
     x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32)
     prev, prev_tf32 = gpu.set_conv_algorithm("implicit_tf32"), gpu.set_conv_tf32(False)
