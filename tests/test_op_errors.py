@@ -124,3 +124,15 @@ def test_bool_of_many_elements_names_bool():
     with pytest.raises(ValueError, match=r"^bool: .*\(2,\)"):
         bool(tg.tensor([1.0, 2.0]))
     assert bool(tg.tensor([2.0])) and not bool(tg.tensor(0.0))
+
+
+def test_cross_entropy_takes_api_md_positional_order():
+    """API.md: F.cross_entropy(logits, target, reduction="mean", label_smoothing=0.0)."""
+    logits, target = tg.Tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)), np.array([0, 2, 1, 0])
+    total = F.cross_entropy(logits, target, "sum").item()
+    assert np.isclose(total, 4 * F.cross_entropy(logits, target).item(), rtol=1e-6)
+    assert F.cross_entropy(logits, target, "none").shape == (4,)
+    assert np.isclose(F.cross_entropy(logits, target, "mean", 0.1).item(),
+                      F.cross_entropy(logits, target, label_smoothing=0.1).item())
+    with pytest.raises(TypeError, match="cross_entropy: reduction must be 'mean', 'sum' or 'none', got ndarray"):
+        F.cross_entropy(logits, target, np.ones(3, np.float32))   # PyTorch's positional weight

@@ -38,8 +38,11 @@ def _check_same_shape(op, input, target):
         raise ValueError(f"{op}: input of shape {input.shape} and target of shape {target.shape} differ")
 
 
-def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0, weight=None, ignore_index=-100):
     """l_i = -sum_c t_ic log softmax(logits_i)_c, fused with log-sum-exp.
+
+    Positional order is API.md's (logits, target, reduction, label_smoothing); PyTorch's
+    ``weight`` and ``ignore_index`` come after, so pass them by keyword.
 
     ``target`` is integer class indices of shape (N,) or (N, d1, ...) for logits
     (N, C) or (N, C, d1, ...), or class probabilities of logits' shape.
@@ -48,6 +51,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     index targets divides by the summed weights of the counted samples.
     """
     logits = as_tensor(logits)
+    if not isinstance(reduction, str):
+        raise TypeError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {type(reduction).__name__} "
+                        f"(positional order: logits, target, reduction, label_smoothing; pass weight= by keyword)")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     return WeightedNLL(_array(target, logits), _array(weight, logits), ignore_index, label_smoothing,
