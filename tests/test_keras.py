@@ -304,3 +304,12 @@ def test_new_layers_follow_the_default_device_else_the_input(monkeypatch):
     lone = layers.Dense(2, name="lone")
     lone.ensure_built((3,))
     assert spy.calls == [("lone", "cuda")]
+
+
+def test_loss_objects_take_plain_arrays():
+    """keras.losses objects are callable on NumPy arrays directly, as in Keras."""
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    expected = -np.log([0.7, 0.8]).mean()
+    assert np.isclose(losses.SparseCategoricalCrossentropy()(np.array([0, 2]), p).item(), expected, rtol=1e-6)
+    assert np.isclose(losses.CategoricalCrossentropy()(np.eye(3, dtype=np.float32)[[0, 2]], p).item(), expected,
+                      rtol=1e-6)

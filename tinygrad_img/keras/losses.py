@@ -32,6 +32,8 @@ class Loss:
         self.from_logits = from_logits
 
     def __call__(self, y_true, y_pred):
+        if not isinstance(y_pred, Tensor):  # called directly on arrays, as Keras allows
+            y_pred = Tensor(y_pred)
         if self.from_logits:
             return self.from_logits_loss(y_true, y_pred)
         return self.call(y_true, y_pred)
