@@ -128,7 +128,8 @@ def test_bool_of_many_elements_names_bool():
 
 def test_cross_entropy_takes_api_md_positional_order():
     """API.md: F.cross_entropy(logits, target, reduction="mean", label_smoothing=0.0)."""
-    logits, target = tg.Tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)), np.array([0, 2, 1, 0])
+    logits = tg.Tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    target = np.array([0, 2, 1, 0])
     total = F.cross_entropy(logits, target, "sum").item()
     assert np.isclose(total, 4 * F.cross_entropy(logits, target).item(), rtol=1e-6)
     assert F.cross_entropy(logits, target, "none").shape == (4,)

@@ -226,6 +226,7 @@ def test_quantisation_on_cuda_matches_cpu():
     q_cpu, q_gpu = C.quantize_per_channel(net[2].weight, 0), C.quantize_per_channel(gpu[2].weight, 0)
     np.testing.assert_array_equal(q_gpu.int_repr.get(), q_cpu.int_repr)
     np.testing.assert_array_equal(q_gpu.scale.get(), q_cpu.scale)
-    t_cpu, t_gpu = C.quantize_per_tensor(net[0].weight, dtype="uint8"), C.quantize_per_tensor(gpu[0].weight, dtype="uint8")
+    t_cpu = C.quantize_per_tensor(net[0].weight, dtype="uint8")
+    t_gpu = C.quantize_per_tensor(gpu[0].weight, dtype="uint8")
     np.testing.assert_array_equal(t_gpu.int_repr.get(), t_cpu.int_repr)
     assert C.quantize_dynamic(gpu)(tg.Tensor(x, device="cuda")).device == "cuda"
