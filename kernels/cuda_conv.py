@@ -18,6 +18,7 @@ a relative error up to ~2^-10 (~1e-3; FP32 accumulation): results differ from FP
 up to ~1e-3 * sum|w||x|. Off, every float32 pass is plain FP32 (FMA kernels, or cuBLAS
 while CuPy's CUPY_TF32 is unset).
 """
+import functools
 import math
 
 import numpy as np
@@ -54,11 +55,18 @@ def conv_tf32_enabled():
     return cl.conv_tf32_setting() if _forced_tf32 is None else _forced_tf32
 
 
-def _tf32_unavailable():
+def tf32_unavailable():
     """None when the TF32 forward may run (flag on, an sm_80+ device), else why not."""
     if not conv_tf32_enabled():
         return "TF32 is off (set_conv_tf32(True) or TINYGRAD_IMG_CONV_TF32=1)"
-    cc = cl.cc_int(cuda._cp().cuda.Device().compute_capability)
+    return _tf32_device_problem(cuda._cp().cuda.Device().id)
+
+
+@functools.lru_cache(maxsize=None)
+def _tf32_device_problem(device_id):
+    """Why device ``device_id`` cannot run the TF32 kernel, or None; asked once per device
+    (it probes the compute capability and the file system, ~30 us, on every forward otherwise)."""
+    cc = cl.cc_int(cuda._cp().cuda.Device(device_id).compute_capability)
     if cc < cl.TF32_MIN_CC:
         return f"the device has compute capability {cc}, TF32 tensor cores need {cl.TF32_MIN_CC}+"
     if cl.cuda_include_dir() is None:  # NVRTC needs <mma.h>; without it TF32 is skipped, not an error
@@ -147,7 +155,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, relu=False):
         return _forward_im2col_epilogue(y, b, relu)
     candidates = _candidates(x.dtype, lambda tile: _forward_implicit(x, w, b, g, relu, tile),
                              lambda: _forward_im2col(x, w, b, g, relu))
-    tf32_missing = _tf32_unavailable() if x.dtype == np.float32 else "float64"
+    tf32_missing = tf32_unavailable() if x.dtype == np.float32 else "float64"
     if tf32_missing is None:
         candidates["implicit_tf32"] = lambda: _forward_implicit(x, w, b, g, relu, "tf32")
     elif x.dtype == np.float32 and _mode() == "implicit_tf32":

@@ -167,13 +167,31 @@ def test_tf32_is_a_candidate_only_when_on(gpu, monkeypatch):
             super().__init__(device_id)
             self.compute_capability = "75"
     monkeypatch.setattr(emu, "_Device", Turing)
-    pre_ampere, _ = _timed_candidates(gpu, monkeypatch, x, w, True)
+    cuda_conv._tf32_device_problem.cache_clear()  # the device check is cached per device
+    try:
+        pre_ampere, _ = _timed_candidates(gpu, monkeypatch, x, w, True)
+    finally:
+        cuda_conv._tf32_device_problem.cache_clear()
     assert pre_ampere == off
+
+
+def test_tf32_device_check_runs_once_per_device(gpu, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cl, "cuda_include_dir", lambda candidates=None: calls.append(1) or "/mock")
+    cuda_conv._tf32_device_problem.cache_clear()
+    prev = gpu.set_conv_tf32(True)
+    try:
+        assert [cuda_conv.tf32_unavailable() for _ in range(3)] == [None] * 3
+    finally:
+        gpu.set_conv_tf32(prev)
+        cuda_conv._tf32_device_problem.cache_clear()
+    assert calls == [1]
 
 
 def test_tf32_without_mma_h_is_skipped_not_fatal(gpu, monkeypatch):
     """With the flag on but no CUDA headers for NVRTC, "auto" runs the FP32 kernels; forcing TF32 says why."""
     monkeypatch.setattr(cl, "cuda_include_dir", lambda candidates=None: None)
+    cuda_conv._tf32_device_problem.cache_clear()
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((1, 2, 6, 6)).astype(np.float32), rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
     assert _timed_candidates(gpu, monkeypatch, x, w, True)[0] == ["im2col", "implicit_128", "implicit_64"]
@@ -184,6 +202,7 @@ def test_tf32_without_mma_h_is_skipped_not_fatal(gpu, monkeypatch):
     finally:
         gpu.set_conv_algorithm(prev)
         gpu.set_conv_tf32(prev_tf32)
+        cuda_conv._tf32_device_problem.cache_clear()  # forget the patched answer
 
 
 def test_forcing_tf32_needs_the_flag(gpu):

@@ -69,7 +69,7 @@ def _tf32_status(gpu):
     from .kernels import cuda, cuda_conv
     if not cuda.conv_tf32_enabled():
         return False, "our TF32 flag is off"
-    return True, ("no GPU" if gpu is None else cuda_conv._tf32_unavailable())
+    return True, ("no GPU" if gpu is None else cuda_conv.tf32_unavailable())
 
 
 def _torch_cuda():
