@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinygrad_img as tg
-from tinygrad_img.decomposition import PCA
+from tinygrad_img.decomposition import PCA, fewest_reaching
 
 
 def _data(n=60, d=5):
@@ -94,6 +94,34 @@ def test_pca_errors():
         pca.transform(np.ones((2, 3)))
     with pytest.raises(ValueError, match="PCA.inverse_transform: X has 5 columns but 2 were expected"):
         pca.inverse_transform(x)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_pca_fit_refuses_non_finite_data(bad):
+    x = _data()
+    x[3, 2] = bad
+    for data in (x, x.astype(np.float32), tg.Tensor(x)):
+        with pytest.raises(ValueError, match=r"PCA.fit: X contains NaN or infinite values \(1 of 300"):
+            PCA(2).fit(data)
+
+
+def test_fewest_reaching_counts_cumulative_energy():
+    v = np.array([16.0, 9.0, 4.0, 1.0, 0.0, 0.0])
+    assert [fewest_reaching(v, f) for f in (0.1, 16 / 30, 0.54, 25 / 30, 0.84, 29 / 30, 0.999, 1.0)] == \
+        [1, 1, 2, 2, 3, 3, 4, 4]
+    assert fewest_reaching(np.zeros(3), 0.5) == 1
+    x = _data()   # PCA(f) keeps exactly fewest_reaching(all eigenvalues, f) components
+    evals = PCA().fit(x).explained_variance_
+    for f in (0.3, 0.8, 0.95, 0.999):
+        assert PCA(f).fit(x).n_components_ == fewest_reaching(evals, f)
+
+
+def test_pca_accepts_nested_lists_and_returns_arrays():
+    x = _data(n=6, d=3)
+    pca = PCA(2).fit(x.tolist())
+    z = pca.transform(x.tolist())
+    assert isinstance(z, np.ndarray) and z.shape == (6, 2)
+    np.testing.assert_allclose(z, PCA(2).fit_transform(x), atol=1e-10)
 
 
 @pytest.mark.gpu

@@ -1,4 +1,6 @@
 """Grad-CAM against NumPy on a net with an analytic gradient, its hygiene and errors; forward hooks."""
+import re
+
 import numpy as np
 import pytest
 
@@ -143,6 +145,10 @@ def test_grad_cam_errors_and_cleanup():
     assert not net[4]._forward_hooks and net.training
     with pytest.raises(ValueError, match="class_index"):
         grad_cam(net, x, net[1], class_index=4)
+    for bad in (1.7, True, np.float64(2.0), [1.0], np.array([True])):
+        with pytest.raises(TypeError, match=r"grad_cam: class_index must be an int .* got " + re.escape(repr(bad))):
+            grad_cam(net, x, net[1], class_index=bad)
+    assert not net[1]._forward_hooks and net.training
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         grad_cam(net, tg.randn(2, 4, 4), net[1])
     model = resnet18(num_classes=2, in_channels=1, width=2, small_input=True)
@@ -162,6 +168,25 @@ def test_overlay_returns_rgb_in_unit_range():
     assert not np.allclose(overlay(np.zeros((4, 5)), heat)[0, 0], overlay(np.zeros((4, 5)), heat)[-1, -1])
     with pytest.raises(ValueError, match="overlay"):
         overlay(np.zeros((4, 4)), heat)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.75, 1.0])
+def test_overlay_blends_values_per_the_formula(alpha):
+    """out = (1 - alpha) * image_hwc + alpha * jet(heat)[..., :3], for every accepted image layout."""
+    from matplotlib import colormaps
+
+    rng = np.random.default_rng(4)
+    heat = rng.uniform(size=(4, 4))
+    colored = colormaps["jet"](heat)[..., :3]
+    chw = rng.uniform(size=(3, 4, 4))                      # square, so a wrong transpose keeps the shape
+    hwc = rng.uniform(size=(4, 4, 3))
+    gray = rng.uniform(size=(4, 4))
+    u8 = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    cases = [(chw, chw.transpose(1, 2, 0)), (tg.Tensor(chw), chw.transpose(1, 2, 0)), (hwc, hwc),
+             (gray, np.stack([gray] * 3, axis=-1)), (u8, u8 / 255.0)]
+    for image, as_hwc in cases:
+        expected = (1 - alpha) * as_hwc + alpha * colored
+        np.testing.assert_allclose(overlay(image, tg.Tensor(heat), alpha=alpha), expected, atol=1e-6)
 
 
 @pytest.mark.gpu

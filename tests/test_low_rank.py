@@ -5,6 +5,7 @@ import pytest
 import tinygrad_img as tg
 from tinygrad_img import compress as C
 from tinygrad_img import nn
+from tinygrad_img.decomposition import fewest_reaching
 
 
 @pytest.mark.parametrize("rank", [1, 5, 12])
@@ -29,6 +30,9 @@ def test_low_rank_energy_fraction_and_errors():
     assert C.low_rank_linear(lin, 25 / 30)[0].out_features == 2          # 16 + 9 of 30
     assert C.low_rank_linear(lin, 0.84)[0].out_features == 3
     assert C.low_rank_linear(lin, 1.0)[0].out_features == 4
+    energy = np.array([16.0, 9, 4, 1, 0, 0, 0, 0])   # s_i^2
+    for f in (0.05, 0.5, 0.9, 0.99, 0.9999):   # the energy rule is decomposition's shared helper
+        assert C.low_rank_linear(lin, f)[0].out_features == fewest_reaching(energy, f)
     with pytest.raises(ValueError, match=r"low_rank_linear: rank=0 is out of range \[1, 8\]"):
         C.low_rank_linear(lin, 0)
     with pytest.raises(ValueError, match=r"rank=9 is out of range"):

@@ -100,6 +100,35 @@ def test_resnet_rejects_bad_configuration():
         resnet18(width=0)
 
 
+_BAD_CONSTRUCTOR_ARGS = [
+    (lambda: vgg11(num_classes=0), ValueError, "VGG: num_classes .* got 0"),
+    (lambda: vgg11(in_channels=0), ValueError, "VGG: in_channels .* got 0"),
+    (lambda: mobilenet_v1(num_classes=0), ValueError, "MobileNetV1: num_classes .* got 0"),
+    (lambda: mobilenet_v1(in_channels=0), ValueError, "MobileNetV1: in_channels .* got 0"),
+    (lambda: mobilenet_v1(width_mult="a"), TypeError, "MobileNetV1: width_mult .* got 'a'"),
+    (lambda: mobilenet_v1(width_mult=0.0), ValueError, "MobileNetV1: width_mult .* got 0.0"),
+    (lambda: mobilenet_v1(width_mult=float("nan")), ValueError, "MobileNetV1: width_mult .* got nan"),
+    (lambda: UNet(num_classes=0), ValueError, "UNet: num_classes .* got 0"),
+    (lambda: UNet(in_channels=0), ValueError, "UNet: in_channels .* got 0"),
+    (lambda: UNet(base=2.5), TypeError, "UNet: base .* got 2.5"),
+    (lambda: resnet18(in_channels=True), TypeError, "ResNet: in_channels .* got True"),
+    (lambda: ConvAutoencoder(in_channels=0), ValueError, "ConvAutoencoder: in_channels .* got 0"),
+    (lambda: ConvAutoencoder(base=0), ValueError, "ConvAutoencoder: base .* got 0"),
+    (lambda: VAE(in_channels=0), ValueError, "VAE: in_channels .* got 0"),
+    (lambda: VAE(base=0), ValueError, "VAE: base .* got 0"),
+    (lambda: VAE(image_size=0), ValueError, "VAE: image_height .* got 0"),
+    (lambda: VAE(image_size=(8, 0)), ValueError, "VAE: image_width .* got 0"),
+    (lambda: VAE(image_size=(8,)), ValueError, r"VAE: image_size .* got \(8,\)"),
+    (lambda: VAE(latent_dim=0), ValueError, "VAE: latent_dim .* got 0"),
+]
+
+
+@pytest.mark.parametrize("build, error, message", _BAD_CONSTRUCTOR_ARGS)
+def test_model_builders_reject_bad_sizes_naming_model_and_value(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
 def _torch_block(in_planes, planes, stride):
     tnn = torch.nn
 

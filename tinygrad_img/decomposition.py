@@ -14,18 +14,28 @@ entry of largest magnitude is positive, which makes the result deterministic.
 import numpy as np
 
 from . import backend
-from .data.dataset import as_array
-from .tensor import Tensor
+from .data.transforms_base import unwrap
 
 __all__ = ["PCA"]
 
 
+def fewest_reaching(values, fraction):
+    """The fewest k >= 1 with sum_{i<=k} v_i >= fraction * sum_i v_i, for non-negative ``values``
+    sorted in decreasing order (a NumPy or CuPy array; the sums are taken on the host). A
+    relative slack of 1e-12 absorbs rounding, so fraction = 1 stops at the last non-zero value.
+    Shared by ``PCA(n_components=f)`` (eigenvalues) and ``compress.low_rank_linear`` (s_i^2)."""
+    cum = np.cumsum(backend.to_device(values, "cpu"))
+    return int(min(np.searchsorted(cum, fraction * cum[-1] * (1 - 1e-12)) + 1, len(cum)))
+
+
 def _unwrap(fn, x):
-    """(array, was_tensor) for a Tensor / NumPy / CuPy 2-D input."""
-    a = as_array(x)
+    """(2-D array, rewrap) via ``data.transforms_base.unwrap``: a Tensor gives its data and
+    comes back as a Tensor, a NumPy/CuPy array stays an array. unwrap refuses array-likes
+    without ``.shape``; PCA also accepts those (nested lists), converting them with np.asarray."""
+    a, rewrap = unwrap(x if hasattr(x, "shape") else np.asarray(x))
     if a.ndim != 2:
         raise ValueError(f"PCA.{fn}: expected a 2-D array (n_samples, n_features), got shape {a.shape}")
-    return a, isinstance(x, Tensor)
+    return a, rewrap
 
 
 class PCA:
@@ -52,12 +62,16 @@ class PCA:
         self.n_components = n_components
 
     def fit(self, X):
-        """Centre X, form the covariance X_c^T X_c / (n - 1), take its eigenvectors. Returns self."""
+        """Centre X, form the covariance X_c^T X_c / (n - 1), take its eigenvectors. Returns self.
+        X must be finite: NaN or infinite entries raise a ValueError."""
         x, _ = _unwrap("fit", X)
         n, d = x.shape
         if n < 2:
             raise ValueError(f"PCA.fit: need at least 2 samples to estimate a covariance, got {n}")
         xp = backend.get_array_module(x)
+        if x.dtype.kind not in "biu" and not bool(xp.isfinite(x).all()):
+            raise ValueError(f"PCA.fit: X contains NaN or infinite values "
+                             f"({int((~xp.isfinite(x)).sum())} of {x.size} entries)")
         dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
         x64 = x.astype(np.float64)
         mean = x64.mean(axis=0)
@@ -80,10 +94,8 @@ class PCA:
         k = self.n_components
         if k is None:
             return limit
-        if isinstance(k, (float, np.floating)):
-            total = float(evals.sum())
-            cum = np.cumsum(backend.to_device(evals[:limit], "cpu")) / (total if total > 0 else 1.0)
-            return int(min(np.searchsorted(cum, k * (1 - 1e-12)) + 1, limit))
+        if isinstance(k, (float, np.floating)):   # zero variance: no ratio reaches f, keep them all
+            return min(fewest_reaching(evals, k), limit) if float(evals.sum()) > 0 else limit
         if k > limit:
             raise ValueError(f"PCA.fit: n_components={k} must be <= min(n_samples, n_features) = {limit}")
         return int(k)
@@ -97,10 +109,9 @@ class PCA:
 
     def transform(self, X):
         """z = (x - mean_) components_^T: (n, d) -> (n, k), the type of X (Tensor or array)."""
-        x, was_tensor = _unwrap("transform", X)
+        x, rewrap = _unwrap("transform", X)
         self._check_fitted("transform", x, "n_features_in_")
-        z = (x.astype(self.mean_.dtype) - self.mean_) @ self.components_.T
-        return Tensor(z, dtype=z.dtype) if was_tensor else z
+        return rewrap((x.astype(self.mean_.dtype) - self.mean_) @ self.components_.T)
 
     def fit_transform(self, X):
         """fit(X), then transform(X)."""
@@ -108,10 +119,9 @@ class PCA:
 
     def inverse_transform(self, Z):
         """x^ = z components_ + mean_: (n, k) -> (n, d), the type of Z (Tensor or array)."""
-        z, was_tensor = _unwrap("inverse_transform", Z)
+        z, rewrap = _unwrap("inverse_transform", Z)
         self._check_fitted("inverse_transform", z, "n_components_")
-        x = z.astype(self.mean_.dtype) @ self.components_ + self.mean_
-        return Tensor(x, dtype=x.dtype) if was_tensor else x
+        return rewrap(z.astype(self.mean_.dtype) @ self.components_ + self.mean_)
 
     def __repr__(self):
         return f"PCA(n_components={self.n_components})"

@@ -21,8 +21,10 @@ def _class_indices(class_index, logits):
     n, classes = logits.shape
     if class_index is None:
         return np.asarray(logits.numpy().argmax(axis=1), dtype=np.int64)
-    idx = np.broadcast_to(np.asarray(class_index, dtype=np.int64), (n,)) if np.ndim(class_index) == 0 \
-        else np.asarray(class_index, dtype=np.int64)
+    raw = np.asarray(class_index.numpy() if isinstance(class_index, Tensor) else class_index)
+    if raw.dtype.kind not in "iu":   # refuses floats (1.7 is not class 1) and bools (True is not class 1)
+        raise TypeError(f"grad_cam: class_index must be an int or a sequence of ints, got {class_index!r}")
+    idx = np.broadcast_to(raw.astype(np.int64), (n,)) if raw.ndim == 0 else raw.astype(np.int64)
     if idx.shape != (n,) or idx.min() < 0 or idx.max() >= classes:
         raise ValueError(f"grad_cam: class_index must be an int or {n} ints in [0, {classes}), "
                          f"got {class_index!r}")
@@ -32,7 +34,8 @@ def _class_indices(class_index, logits):
 def grad_cam(model, x, target_layer, class_index=None):
     """Grad-CAM heat maps (N, H, W) in [0, 1] for the images x (N, C, H, W) (see module docstring).
 
-    ``class_index``: None (each image's arg-max class), an int, or one int per image.
+    ``class_index``: None (each image's arg-max class), an int, or one int per image; floats
+    and bools are refused with a TypeError rather than truncated to a class.
     The model runs in eval mode; afterwards its train/eval modes, its parameters'
     ``requires_grad`` flags and ``.grad`` values are as before, and no hook is left on
     ``target_layer``. Only the target layer's output is differentiated (it becomes a fresh

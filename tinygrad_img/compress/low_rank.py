@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..data.dataset import as_array
+from ..decomposition import fewest_reaching
 from ..nn.containers import Sequential
 from ..nn.layers import Linear
 
@@ -63,9 +64,7 @@ def _rank(fn, rank, s):
     if isinstance(rank, (float, np.floating)):
         if not 0.0 < rank <= 1.0:
             raise ValueError(f"{fn}: an energy fraction rank={rank} must be in (0, 1]")
-        energy = np.cumsum(s ** 2)
-        target = rank * energy[-1] * (1 - 1e-12)
-        return int(min(np.searchsorted(energy, target) + 1, full))
+        return fewest_reaching(s ** 2, rank)
     if not 1 <= rank <= full:
         raise ValueError(f"{fn}: rank={rank} is out of range [1, {full}] for a weight of shape "
                          f"(out, in) with min(out, in) = {full}")

@@ -6,12 +6,15 @@ convolutions back to (N, C, H, W) followed by a sigmoid, so H and W must be divi
 The VAE maps the flattened code to a Gaussian q(z|x) = N(mu, diag(exp(logvar))) over
 ``latent_dim`` dimensions, samples z = mu + exp(logvar / 2) * eps with eps ~ N(0, I)
 drawn from ``tinygrad_img.random`` (seeded by ``tg.manual_seed``; eval mode uses z = mu),
-and decodes z through a Linear layer back to the code's shape.
+and decodes z as relu(Linear(z)) reshaped to the code's shape, then through the decoder.
 """
+import numbers
+
 from .. import functional as F
 from .. import nn
 from ..random import generator
 from ..tensor import Tensor
+from .checks import check_positive_ints
 
 __all__ = ["VAE", "ConvAutoencoder", "gaussian_kl", "vae_loss"]
 
@@ -38,6 +41,7 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, in_channels=1, base=16):
         super().__init__()
+        check_positive_ints("ConvAutoencoder", in_channels=in_channels, base=base)
         self.in_channels = int(in_channels)
         self.encoder = _encoder(in_channels, base)
         self.decoder = _decoder(in_channels, base)
@@ -56,10 +60,14 @@ class VAE(nn.Module):
 
     def __init__(self, in_channels=1, image_size=28, latent_dim=16, base=16):
         super().__init__()
-        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if h % 4 or w % 4 or latent_dim < 1:
-            raise ValueError(f"VAE: image_size must be divisible by 4 and latent_dim positive, "
-                             f"got image_size {image_size}, latent_dim {latent_dim}")
+        check_positive_ints("VAE", in_channels=in_channels, latent_dim=latent_dim, base=base)
+        size = (image_size, image_size) if isinstance(image_size, numbers.Integral) else image_size
+        if isinstance(size, str) or not hasattr(size, "__len__") or len(size) != 2:
+            raise ValueError(f"VAE: image_size must be an int or an (H, W) pair, got {image_size!r}")
+        h, w = size
+        check_positive_ints("VAE", image_height=h, image_width=w)
+        if h % 4 or w % 4:
+            raise ValueError(f"VAE: image_size must be divisible by 4, got {image_size}")
         self.in_channels, self.image_size = int(in_channels), (h, w)
         self.code_shape = (2 * base, h // 4, w // 4)
         code = 2 * base * (h // 4) * (w // 4)

@@ -14,6 +14,7 @@ conv and Linear weights ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ w
 a = sqrt(5)), the fc bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BatchNorm weight 1 and bias 0.
 """
 from .. import nn
+from .checks import check_positive_numbers, check_sizes
 
 __all__ = ["MOBILENET_V1_BLOCKS", "DepthwiseSeparable", "MobileNetV1", "mobilenet_v1"]
 
@@ -40,8 +41,8 @@ class MobileNetV1(nn.Module):
 
     def __init__(self, num_classes=1000, in_channels=3, width_mult=1.0, blocks=MOBILENET_V1_BLOCKS):
         super().__init__()
-        if width_mult <= 0:
-            raise ValueError(f"MobileNetV1: width_mult must be positive, got {width_mult}")
+        check_positive_numbers("MobileNetV1", width_mult=width_mult)
+        check_sizes("MobileNetV1", num_classes, in_channels)
 
         def scaled(c):
             return max(1, int(c * width_mult))

@@ -11,6 +11,7 @@ for 28x28 / 32x32 images. With the defaults ``resnet18().state_dict()`` has
 exactly torchvision's keys and shapes (11,689,512 parameters).
 """
 from .. import nn
+from .checks import check_positive_ints, check_sizes
 
 __all__ = ["BasicBlock", "ResNet", "resnet18", "resnet34"]
 
@@ -49,9 +50,8 @@ class ResNet(nn.Module):
         super().__init__()
         if len(layers) != 4 or min(layers) < 1:
             raise ValueError(f"ResNet: layers must be 4 positive block counts, got {layers}")
-        if width < 1 or num_classes < 1 or in_channels < 1:
-            raise ValueError(f"ResNet: width ({width}), num_classes ({num_classes}) and in_channels "
-                             f"({in_channels}) must be positive")
+        check_positive_ints("ResNet", width=width)
+        check_sizes("ResNet", num_classes, in_channels)
         self.small_input = bool(small_input)
         if self.small_input:
             self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)

@@ -11,6 +11,7 @@ concatenate with s_i along the channels, DoubleConv to base * 2^i. A final 1x1 c
 from .. import functional as F
 from .. import nn
 from ..tensor_functions import cat
+from .checks import check_positive_ints, check_sizes
 
 __all__ = ["DoubleConv", "UNet"]
 
@@ -41,8 +42,8 @@ class UNet(nn.Module):
 
     def __init__(self, in_channels=1, num_classes=2, base=16, depth=3, upsample="transpose"):
         super().__init__()
-        if depth < 1 or base < 1:
-            raise ValueError(f"UNet: depth ({depth}) and base ({base}) must be positive")
+        check_positive_ints("UNet", depth=depth, base=base)
+        check_sizes("UNet", num_classes, in_channels)
         if upsample not in ("transpose", "bilinear"):
             raise ValueError(f"UNet: upsample must be 'transpose' or 'bilinear', got {upsample!r}")
         self.depth = int(depth)

@@ -13,6 +13,7 @@ fan_out = C_out * 3 * 3, ReLU gain), conv biases 0; BatchNorm weight 1, bias 0;
 Linear weights ~ N(0, 0.01^2), Linear biases 0.
 """
 from .. import nn
+from .checks import check_sizes, check_width_divisor
 
 __all__ = ["VGG", "VGG11_CONFIG", "vgg11"]
 
@@ -25,9 +26,8 @@ class VGG(nn.Module):
     def __init__(self, config, num_classes=1000, in_channels=3, width_divisor=1, batch_norm=False,
                  pool_size=7, dropout=0.5):
         super().__init__()
-        if width_divisor < 1 or any(c % width_divisor for c in config if c != "M") or 4096 % width_divisor:
-            raise ValueError(f"VGG: width_divisor ({width_divisor}) must be a positive divisor of every "
-                             f"channel count in {config} and of 4096")
+        check_width_divisor("VGG", width_divisor, [c for c in config if c != "M"] + [4096])
+        check_sizes("VGG", num_classes, in_channels)
         layers, channels = [], in_channels
         for c in config:
             if c == "M":
