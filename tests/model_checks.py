@@ -4,7 +4,7 @@ import numpy as np
 
 import tinygrad_img as tg
 from tinygrad_img import nn
-from torch_parity import check_param_grads, torch
+from torch_parity import check_param_grads, load_into_torch, torch
 
 
 def randomise_bn_stats(model):
@@ -26,7 +26,7 @@ def assert_parity(ours, theirs, theirs_fn, x, training):
     tol = {"atol": 1e-9, "rtol": 1e-7} if training else {"atol": 1e-4, "rtol": 1e-3}
     ours.train(training).to(dtype)
     theirs.train(training).to(torch.float64 if training else torch.float32)
-    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    load_into_torch(theirs, ours)
     x = x.astype(dtype)
     xt, xp = tg.Tensor(x, dtype=dtype, requires_grad=True), torch.tensor(x, requires_grad=True)
     out, ref = ours(xt), theirs_fn(xp)

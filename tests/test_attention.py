@@ -10,7 +10,7 @@ import tinygrad_img as tg
 import tinygrad_img.functional as F
 from tinygrad_img.ops import attention as attention_op, linalg
 from module_params import with_tensors
-from torch_parity import check_param_grads, check_parity, load_from_torch, requires_torch, torch
+from torch_parity import check_param_grads, check_parity, load_from_torch, load_into_torch, requires_torch, torch
 
 RNG = np.random.default_rng(0)
 
@@ -301,7 +301,7 @@ def test_mha_bias_kv_cross_attention_state_dicts_load_both_ways():
     ours = tg.nn.MultiheadAttention(8, 4, add_bias_kv=True, add_zero_attn=True, kdim=6, vdim=5)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert ours.bias_k.shape == ours.bias_v.shape == (1, 1, 8)
-    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    load_into_torch(theirs, ours)
     q, k, v = arr(2, 3, 8), arr(2, 7, 6), arr(2, 7, 5)
     out, w = ours(q, k, v, average_attn_weights=False)
     ref, rw = theirs(torch.tensor(q), torch.tensor(k), torch.tensor(v), average_attn_weights=False)

@@ -1,4 +1,6 @@
 """tg.boxes against a brute-force pure-Python oracle, hand-computed cases and error messages."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -180,6 +182,30 @@ def test_errors_name_the_problem():
         box_convert(np.zeros((2, 5)), "xyxy", "xywh")
     with pytest.raises(ValueError, match="size must be"):
         clip_boxes_to_image(good, (10,))
+
+
+@pytest.mark.parametrize("bad", [None, "a", "0.5", True, float("inf")])
+def test_non_numeric_iou_threshold_is_refused_by_name(bad):
+    good = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 2.0, 2.0]])
+    got = re.escape(repr(bad))
+    with pytest.raises(ValueError, match=rf"^nms: iou_threshold must be a number in \[0, 1\], got {got}$"):
+        nms(good, np.ones(2), bad)
+    with pytest.raises(ValueError, match=rf"^batched_nms: iou_threshold .*got {got}$"):
+        batched_nms(good, np.ones(2), np.zeros(2, dtype=np.int64), bad)
+
+
+@pytest.mark.parametrize("bad", [None, 5, "ab", (10, None), (10, "a"), (-1, 4), (10, float("nan"))])
+def test_bad_image_size_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match=rf"^clip_boxes_to_image: size must be a \(height, width\) pair.*"
+                                         rf"got {re.escape(repr(bad))}$"):
+        clip_boxes_to_image(np.array([[0.0, 0.0, 1.0, 1.0]]), bad)
+
+
+def test_image_size_may_be_any_pair_of_numbers():
+    boxes = np.array([[-1.0, 2.0, 30.0, 40.0]])
+    expected = [[0.0, 2.0, 10.0, 15.0]]
+    for size in ((15, 10), [15.0, 10.0], np.array([15, 10])):
+        np.testing.assert_array_equal(clip_boxes_to_image(boxes, size), expected)
 
 
 @pytest.mark.gpu

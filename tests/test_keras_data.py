@@ -6,6 +6,8 @@ import pytest
 
 import tinygrad_img as tg
 from tinygrad_img.keras import Sequential, callbacks, datasets, layers
+
+
 @pytest.fixture(scope="module")
 def digits8():
     (x, y), (xt, yt) = datasets.digits.load_data(size=8)

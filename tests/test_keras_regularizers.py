@@ -79,7 +79,7 @@ def test_conv_and_recurrent_layers_take_regularizers_and_save_them(tmp_path):
 def test_regularizer_errors():
     with pytest.raises(ValueError, match="regularizers.get: unknown regularizer 'l3'"):
         layers.Dense(2, kernel_regularizer="l3")
-    with pytest.raises(ValueError, match="L2: the factor must be a non-negative number, got -1.0"):
+    with pytest.raises(ValueError, match="L2: the factor must be a finite non-negative number, got -1.0"):
         regularizers.L2(-1)
     with pytest.raises(ValueError, match="Dense: bias_regularizer given, but the layer has no bias"):
         Sequential([layers.Dense(2, input_shape=(3,), use_bias=False, bias_regularizer="l2")])
@@ -88,3 +88,29 @@ def test_regularizer_errors():
     model = Sequential([layers.Dense(2, input_shape=(3,), kernel_regularizer=lambda w: (w * w).sum())])
     with pytest.raises(ValueError, match="cannot be saved"):
         model.get_config()
+
+
+@pytest.mark.parametrize("make, bad, error, what", [
+    (regularizers.L2, "a", TypeError, "L2: the factor must be a number, got 'a' (str)"),
+    (regularizers.L1, None, TypeError, "L1: the factor must be a number, got None (NoneType)"),
+    (regularizers.L1L2, None, TypeError, "L1L2 l1: the factor must be a number, got None (NoneType)"),
+    (regularizers.L2, True, TypeError, "L2: the factor must be a number, got True (bool)"),
+    (regularizers.L2, float("inf"), ValueError, "L2: the factor must be a finite non-negative number, got inf"),
+    (regularizers.L1, float("nan"), ValueError, "L1: the factor must be a finite non-negative number, got nan"),
+])
+def test_bad_factors_are_refused_by_name(make, bad, error, what):
+    with pytest.raises(error) as info:
+        make(bad)
+    assert str(info.value) == what
+
+
+def test_get_instantiates_a_regularizer_class_with_its_defaults():
+    reg = regularizers.get(regularizers.L2)
+    assert type(reg) is regularizers.L2 and reg.get_config() == {"l2": 0.01}
+    w = tg.Tensor(np.array([[1.0, -2.0], [3.0, 0.5]]), dtype="float64")
+    assert float(reg(w).numpy()) == pytest.approx(0.01 * 14.25)
+    layer = layers.Dense(2, kernel_regularizer=regularizers.L1)
+    assert type(layer.kernel_regularizer) is regularizers.L1 and layer.kernel_regularizer.l1 == 0.01
+    for bad in (regularizers.Regularizer, int):
+        with pytest.raises(TypeError, match=rf"regularizers.get: {bad!r} is a class, not a regularizer"):
+            regularizers.get(bad)

@@ -188,6 +188,41 @@ def test_pruning_errors_name_the_function_and_value():
     assert not C.is_pruned(lin) and set(lin.state_dict()) == {"weight", "bias"}
 
 
+@pytest.mark.parametrize("kw, what", [
+    (dict(n="fro"), "ln_structured: n='fro' must be a positive number"),
+    (dict(n=0), "ln_structured: n=0 must be a positive number"),
+    (dict(n=True), "ln_structured: n=True must be a positive number"),
+    (dict(dim=0.5), r"ln_structured: dim=0.5 must be an int in \[-2, 2\) for weight of shape \(2, 3\)"),
+    (dict(dim="0"), r"ln_structured: dim='0' must be an int"),
+])
+def test_ln_structured_refuses_a_bad_norm_or_dim(kw, what):
+    lin = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=what):
+        C.ln_structured(lin, amount=1, **kw)
+    assert not C.is_pruned(lin)
+
+
+def test_global_unstructured_refuses_entries_that_are_not_module_name_pairs():
+    lin = nn.Linear(3, 2)
+    for bad, shown in (([lin], "entry 0 is Linear"), ([(lin, "weight"), (lin,)], "entry 1 is tuple"),
+                       ([(lin, ["weight"])], "entry 0 is tuple")):
+        with pytest.raises(TypeError, match=rf"global_unstructured: parameters must be \(module, name\) pairs.*"
+                                            rf"{shown}"):
+            C.global_unstructured(bad, 0.5)
+    assert not C.is_pruned(lin)
+
+
+def test_stable_argsort_keeps_ties_in_index_order():
+    scores = np.tile(np.array([2.0, 1.0, 0.0]), 100)
+    order = backend.stable_argsort(scores)
+    expected = np.concatenate([np.arange(2, 300, 3), np.arange(1, 300, 3), np.arange(0, 300, 3)])
+    np.testing.assert_array_equal(order, expected)
+    lin = nn.Linear(300, 1)
+    lin.weight.data[...] = scores
+    C.l1_unstructured(lin, amount=150)
+    np.testing.assert_array_equal(np.flatnonzero(lin.weight.numpy()[0] == 0), np.sort(expected[:150]))
+
+
 def test_pruned_model_deep_copies_and_quantises_with_its_zeros():
     net = _net()
     C.l1_unstructured(net[0], amount=0.5)

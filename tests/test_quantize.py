@@ -1,5 +1,7 @@
 """tg.compress quantisation: the NumPy formula, bit-for-bit PyTorch parity (observer parameters
 and integer values), quantised layers, float64 layers and errors."""
+import re
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,17 @@ def _net():
 
 
 def _np_quant(x, scale, zp, qmin=-128, qmax=127):
-    return np.clip(np.round(x / scale) + zp, qmin, qmax)
+    """The documented order, in float32: round(x * (1 / scale) + zero_point), the zero point
+    added BEFORE rounding (as PyTorch)."""
+    inv = np.float32(1) / np.asarray(scale, np.float32)
+    return np.clip(np.round(x * inv + np.asarray(zp, np.float32)), qmin, qmax)
+
+
+def test_reference_adds_the_zero_point_before_rounding():
+    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5], np.float32)
+    q = C.quantize_per_tensor(x, scale=1.0, zero_point=1)
+    np.testing.assert_array_equal(q.int_repr, [2, 2, 4, 0, 0])
+    np.testing.assert_array_equal(_np_quant(x, 1.0, 1), q.int_repr)
 
 
 @pytest.mark.parametrize("symmetric", [False, True])
@@ -136,12 +148,50 @@ def test_quantize_errors():
         C.quantize_per_tensor(x, scale=-1.0, zero_point=0)
     with pytest.raises(ValueError, match=r"zero_point 300 is outside \[-128, 127\]"):
         C.quantize_per_tensor(x, scale=1.0, zero_point=300)
-    with pytest.raises(ValueError, match="quantize_per_channel: axis=2 is out of range"):
+    with pytest.raises(ValueError, match=r"quantize_per_channel: axis=2 must be an int in \[-2, 2\) for a tensor "
+                                         r"of shape \(2, 3\)"):
         C.quantize_per_channel(np.ones((2, 3)), axis=2)
     with pytest.raises(ValueError, match=r"must have shape \(2,\)"):
         C.quantize_per_channel(np.ones((2, 3)), scales=[1.0], zero_points=[0])
     with pytest.raises(ValueError, match="quantize_dynamic: types must be among"):
         C.quantize_dynamic(_net(), types=(nn.ReLU,))
+
+
+@pytest.mark.parametrize("axis", [None, 0.5, "0", True])
+def test_quantize_per_channel_refuses_a_non_int_axis(axis):
+    with pytest.raises(ValueError, match=rf"^quantize_per_channel: axis={re.escape(repr(axis))} must be an int"):
+        C.quantize_per_channel(np.ones((2, 3), np.float32), axis=axis)
+
+
+@pytest.mark.parametrize("dtype", [["int8"], None, {"int8"}])
+def test_quantize_refuses_a_dtype_that_is_not_a_name(dtype):
+    for quantize in (C.quantize_per_tensor, C.quantize_per_channel):
+        with pytest.raises(ValueError, match=rf"^{quantize.__name__}: dtype must be 'int8' or 'uint8', "
+                                             rf"got {re.escape(repr(dtype))}$"):
+            quantize(np.ones((2, 3), np.float32), dtype=dtype)
+
+
+@pytest.mark.filterwarnings("error")
+def test_non_finite_input_is_refused_before_any_arithmetic():
+    x = np.array([[0.5, np.nan, 1.0], [np.inf, 2.0, -1.0]], np.float32)
+    with pytest.raises(ValueError, match=r"^quantize_per_tensor: x has 2 non-finite value\(s\), the first "
+                                         r"x.ravel\(\)\[1\] = nan \(shape \(2, 3\)\); the scale and zero point"):
+        C.quantize_per_tensor(x)
+    with pytest.raises(ValueError, match=r"^quantize_per_channel: x has 2 non-finite value\(s\)"):
+        C.quantize_per_channel(x, axis=0)
+    with pytest.raises(ValueError, match=r"^quantize_per_tensor: x has 1 non-finite .* NaN has no integer value"):
+        C.quantize_per_tensor(x, scale=0.1, zero_point=0)
+    with pytest.raises(ValueError, match=r"^quantize_per_tensor: scale must be positive and finite, got nan"):
+        C.quantize_per_tensor(x[:, 2], scale=float("nan"), zero_point=0)
+    q = C.quantize_per_tensor(np.array([np.inf, -np.inf, 1.0], np.float32), scale=0.5, zero_point=0)
+    np.testing.assert_array_equal(q.int_repr, [127, -128, 2])   # infinities saturate with a given scale
+
+
+def test_nbytes_counts_the_integers_scales_and_zero_points():
+    x = np.random.default_rng(0).normal(size=(4, 5, 3)).astype(np.float32)
+    assert C.quantize_per_tensor(x).nbytes == 60 * 1 + 4 + 8      # int8 values, float32 scale, int64 zero point
+    q = C.quantize_per_channel(x, axis=1, dtype="uint8")
+    assert q.nbytes == 60 * 1 + 5 * 4 + 5 * 8
 
 
 def _digits_flat():

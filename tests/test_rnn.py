@@ -7,7 +7,7 @@ import pytest
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
-from torch_parity import check_param_grads, check_parity, load_from_torch, requires_torch, torch
+from torch_parity import check_param_grads, check_parity, load_from_torch, load_into_torch, requires_torch, torch
 
 RNG = np.random.default_rng(0)
 
@@ -354,7 +354,7 @@ def test_projected_lstm_parity_with_copied_weights(bidirectional, batch_first):
     check_parity(run(ours), run(theirs), [x, h0, c0])
     check_param_grads(ours, theirs)
     # and back: our state dict loads into PyTorch
-    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    load_into_torch(theirs, ours)
 
 
 @pytest.mark.filterwarnings("ignore:LSTM with projections")

@@ -62,6 +62,11 @@ def test_balanced_class_weights_formula():
     with pytest.raises(ValueError, match="class_weights: labels is empty"):
         class_weights(np.array([], dtype=np.int64))
     np.testing.assert_array_equal(class_weights(_Y.astype(np.float32)), w)   # whole floats, as metrics
+    for bad in ("3", 3.0, 0, True):
+        with pytest.raises(ValueError, match=rf"^class_weights: n_classes must be a positive int \(or None\), "
+                                             rf"got {bad!r}$"):
+            class_weights(_Y, n_classes=bad)
+    np.testing.assert_array_equal(class_weights(_Y, n_classes=np.int64(_Y.max() + 1)), w)
 
 
 def test_weighted_sampler_errors_name_the_check_not_the_array():

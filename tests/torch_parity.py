@@ -1,6 +1,7 @@
 """The PyTorch parity helpers: ``check_parity`` runs both on the same inputs with the same
 non-uniform loss and compares the forward values and every input's gradient;
-``check_param_grads`` then compares every parameter's gradient of two modules."""
+``check_param_grads`` then compares every parameter's gradient of two modules;
+``load_from_torch`` / ``load_into_torch`` copy a state dict between the two libraries."""
 import numpy as np
 import pytest
 
@@ -71,3 +72,9 @@ def check_param_grads(ours, theirs, tol=BWD_TOL):
 def load_from_torch(ours, theirs):
     """Give our module the torch module's parameters and buffers (same names)."""
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+
+
+def load_into_torch(theirs, ours):
+    """Give the torch module our module's parameters and buffers (same names): the other
+    direction of ``load_from_torch``."""
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})

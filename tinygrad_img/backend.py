@@ -111,6 +111,13 @@ def get_array_module(*arrays):
     return np
 
 
+def stable_argsort(a):
+    """Indices that sort the 1-D array ``a`` ascending, equal values kept in index order
+    (NumPy needs kind="stable"; CuPy's argsort is always stable)."""
+    xp = get_array_module(a)
+    return np.argsort(a, kind="stable") if xp is np else xp.argsort(a)
+
+
 def to_device(array, device):
     """Copy ``array`` to ``device`` (no copy when it is already there)."""
     device = check_device(device)

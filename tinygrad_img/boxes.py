@@ -11,10 +11,11 @@ zero-area boxes) IoU is 0, where torchvision gives NaN. Integer boxes are compar
 Only ``box_convert`` and ``clip_boxes_to_image`` record gradients (for Tensor inputs).
 """
 import math
+from numbers import Real
 
 import numpy as np
 
-from .backend import get_array_module
+from .backend import get_array_module, stable_argsort
 from .data.dataset import as_array
 from .tensor import Tensor
 from .tensor_functions import stack
@@ -109,9 +110,14 @@ def box_convert(boxes, in_fmt, out_fmt):
 def clip_boxes_to_image(boxes, size):
     """Clamp (..., 4) xyxy boxes into an image of ``size`` = (height, width):
     x1, x2 to [0, width] and y1, y2 to [0, height]."""
-    if len(tuple(size)) != 2 or min(size) < 0:
-        raise ValueError(f"clip_boxes_to_image: size must be (height, width) >= 0, got {size!r}")
-    height, width = (float(v) for v in size)
+    try:
+        pair = tuple(size)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(_is_real(v) and math.isfinite(v) and v >= 0 for v in pair):
+        raise ValueError(f"clip_boxes_to_image: size must be a (height, width) pair of finite numbers >= 0, "
+                         f"got {size!r}")
+    height, width = (float(v) for v in pair)
     b = boxes if isinstance(boxes, Tensor) else as_array(boxes)
     if b.ndim < 1 or b.shape[-1] != 4:
         raise ValueError(f"clip_boxes_to_image: boxes must have shape (..., 4), got {tuple(b.shape)}")
@@ -133,20 +139,20 @@ def _scores(scores, n, fn, name="scores"):
     return s
 
 
+def _is_real(v):
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
 def _threshold(iou_threshold, fn):
-    t = float(iou_threshold)
-    if not (math.isfinite(t) and 0.0 <= t <= 1.0):
+    if not (_is_real(iou_threshold) and math.isfinite(iou_threshold) and 0.0 <= iou_threshold <= 1.0):
         raise ValueError(f"{fn}: iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
-    return t
+    return float(iou_threshold)
 
 
 def _by_score(s, candidates):
     """``candidates`` (int64 indices) ordered by decreasing s, ties by increasing index."""
-    xp = get_array_module(s)
-    candidates = xp.sort(candidates)
-    key = -s[candidates]
-    order = np.argsort(key, kind="stable") if xp is np else xp.argsort(key)  # CuPy always sorts stably
-    return candidates[order]
+    candidates = get_array_module(s).sort(candidates)
+    return candidates[stable_argsort(-s[candidates])]
 
 
 def _nms(b, s, threshold):

@@ -60,8 +60,7 @@ def _smallest(scores, k):
     """Boolean mask of the k smallest scores (stable: equal scores are taken in index order)."""
     xp = backend.get_array_module(scores)
     drop = xp.zeros(scores.shape, dtype=bool)
-    order = xp.argsort(scores, kind="stable") if xp is np else xp.argsort(scores)   # CuPy's is stable
-    drop[order[:k]] = True
+    drop[backend.stable_argsort(scores)[:k]] = True
     return drop
 
 
@@ -135,10 +134,11 @@ def ln_structured(module, name="weight", amount=0.5, n=2, dim=0):
     if orig.ndim < 2:
         raise ValueError(f"{fn}: structured pruning needs a tensor of at least 2 dimensions, but {name} "
                          f"has shape {orig.shape}; use l1_unstructured for a 1-D tensor")
-    if not -orig.ndim <= dim < orig.ndim:
-        raise ValueError(f"{fn}: dim={dim} is out of range for {name} of shape {orig.shape}")
-    if not n > 0:
-        raise ValueError(f"{fn}: n={n} must be positive (or inf)")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -orig.ndim <= dim < orig.ndim:
+        raise ValueError(f"{fn}: dim={dim!r} must be an int in [{-orig.ndim}, {orig.ndim}) for {name} of "
+                         f"shape {orig.shape}")
+    if isinstance(n, bool) or not isinstance(n, (int, float, np.integer, np.floating)) or not n > 0:
+        raise ValueError(f"{fn}: n={n!r} must be a positive number (or float('inf'))")
     dim %= orig.ndim
     xp, others = orig.xp, tuple(a for a in range(orig.ndim) if a != dim)
     keep = _keep_mask(module, name, orig)
@@ -161,6 +161,10 @@ def global_unstructured(parameters, amount):
     parameters = list(parameters)
     if not parameters:
         raise ValueError(f"{fn}: parameters is empty; pass a list of (module, name) pairs")
+    for i, pair in enumerate(parameters):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[1], str)):
+            raise TypeError(f"{fn}: parameters must be (module, name) pairs such as (model.fc, 'weight'), "
+                            f"but entry {i} is {type(pair).__name__} {pair!r}")
     origs = [_param(fn, m, name) for m, name in parameters]
     devices = sorted({p.device for p in origs})
     if len(devices) > 1:

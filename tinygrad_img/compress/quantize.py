@@ -40,7 +40,7 @@ _DTYPES = {"int8": np.int8, "uint8": np.uint8}
 
 def _qrange(fn, dtype):
     name = np.dtype(dtype).name if dtype in (np.int8, np.uint8) else dtype
-    if name not in _DTYPES:
+    if not isinstance(name, str) or name not in _DTYPES:
         raise ValueError(f"{fn}: dtype must be 'int8' or 'uint8', got {dtype!r}")
     info = np.iinfo(_DTYPES[name])
     return _DTYPES[name], int(info.min), int(info.max)
@@ -108,12 +108,25 @@ def _check_qparams(fn, x, scale, zero_point, shape, qmin, qmax):
     zero_point = xp.asarray(backend.to_device(as_array(zero_point), backend.device_of(x)), dtype=np.int64)
     if scale.shape != shape or zero_point.shape != shape:
         raise ValueError(f"{fn}: scale {scale.shape} and zero_point {zero_point.shape} must have shape {shape}")
-    if not (scale > 0).all():
-        raise ValueError(f"{fn}: scale must be positive, got {float(scale.min())}")
+    bad = ~(xp.isfinite(scale) & (scale > 0))
+    if bad.any():
+        raise ValueError(f"{fn}: scale must be positive and finite, got {float(scale[bad].ravel()[0])}")
     bad = (zero_point < qmin) | (zero_point > qmax)
     if bad.any():
         raise ValueError(f"{fn}: zero_point {int(zero_point[bad].ravel()[0])} is outside [{qmin}, {qmax}]")
     return scale, zero_point
+
+
+def _check_values(fn, x, derive):
+    """Refuse NaN in x (it has no integer value), and also +-inf when the scale and zero point
+    are to be derived from x's range."""
+    xp = backend.get_array_module(x)
+    bad = (~xp.isfinite(x) if derive else xp.isnan(x)).ravel()
+    if bad.any():
+        i = int(xp.flatnonzero(bad)[0])
+        why = "the scale and zero point cannot be derived from its range" if derive else "NaN has no integer value"
+        raise ValueError(f"{fn}: x has {int(bad.sum())} non-finite value(s), the first x.ravel()[{i}] = "
+                         f"{float(x.ravel()[i])} (shape {tuple(x.shape)}); {why}")
 
 
 def _quantize(x, scale, zp, qdtype, qmin, qmax, fused):
@@ -140,6 +153,7 @@ def quantize_per_tensor(x, scale=None, zero_point=None, dtype="int8", symmetric=
     if (scale is None) != (zero_point is None):
         raise ValueError(f"{fn}: give both scale and zero_point, or neither (got scale={scale}, "
                          f"zero_point={zero_point})")
+    _check_values(fn, x, scale is None)
     if scale is None:
         if x.size == 0:
             raise ValueError(f"{fn}: cannot derive scale and zero_point from an empty tensor")
@@ -155,14 +169,17 @@ def quantize_per_channel(x, axis=0, scales=None, zero_points=None, dtype="int8",
     fn = "quantize_per_channel"
     qdtype, qmin, qmax = _qrange(fn, dtype)
     x = as_array(x)
-    if x.ndim == 0 or not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"{fn}: axis={axis} is out of range for a tensor of shape {x.shape}")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or x.ndim == 0 or \
+            not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{fn}: axis={axis!r} must be an int in [{-x.ndim}, {x.ndim}) for a tensor of shape "
+                         f"{x.shape}")
     axis %= x.ndim
     if (scales is None) != (zero_points is None):
         given = {k: None if v is None else f"shape {np.shape(as_array(v))}"
                  for k, v in (("scales", scales), ("zero_points", zero_points))}
         raise ValueError(f"{fn}: give both scales and zero_points, or neither (got scales: {given['scales']}, "
                          f"zero_points: {given['zero_points']})")
+    _check_values(fn, x, scales is None)
     if scales is None:
         if x.size == 0:
             raise ValueError(f"{fn}: cannot derive scales and zero_points from an empty tensor")

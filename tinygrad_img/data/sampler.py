@@ -94,7 +94,10 @@ def class_weights(labels, scheme="balanced", n_classes=None):
     if scheme not in _SCHEMES:
         raise ValueError(f"{fn}: scheme must be one of {_SCHEMES}, got {scheme!r}")
     y = _labels(fn, labels)
-    n_classes = int(y.max()) + 1 if n_classes is None else n_classes
+    if n_classes is None:
+        n_classes = int(y.max()) + 1
+    elif isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"{fn}: n_classes must be a positive int (or None), got {n_classes!r}")
     if y.max() >= n_classes:
         raise ValueError(f"{fn}: label {int(y.max())} is out of range for n_classes={n_classes}")
     counts = np.bincount(y, minlength=n_classes)

@@ -6,20 +6,26 @@
 
 Layers with weights take ``kernel_regularizer=`` and ``bias_regularizer=`` (an
 object, a name "l1" / "l2" / "l1_l2" meaning factor 0.01 as in Keras, or a saved
-config dict); ``fit`` and ``evaluate`` add every layer's penalties to the loss
+config dict; a Regularizer class is instantiated with its defaults, as Keras
+does); ``fit`` and ``evaluate`` add every layer's penalties to the loss
 they minimise and report. L2 on the kernel is the articles' "L2 regularisation";
 the optimisers' ``weight_decay`` is the decoupled alternative.
 """
+import math
+from numbers import Real
+
 from ..tensor import Tensor
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize"]
 
 
 def _factor(name, value):
-    value = float(value)
-    if not value >= 0:
-        raise ValueError(f"{name}: the factor must be a non-negative number, got {value}")
-    return value
+    """``value`` as a float, checked to be a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name}: the factor must be a number, got {value!r} ({type(value).__name__})")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: the factor must be a finite non-negative number, got {float(value)}")
+    return float(value)
 
 
 class Regularizer:
@@ -90,7 +96,13 @@ _CLASSES = {"L1": L1, "L2": L2, "L1L2": L1L2}
 
 
 def get(identifier):
-    """A Regularizer from None, an instance or callable, a name, or ``serialize``'s dict."""
+    """A Regularizer from None, an instance or callable, a name, ``serialize``'s dict, or a
+    Regularizer subclass (L1, L2, L1L2: instantiated with its default factors, as Keras does)."""
+    if isinstance(identifier, type):
+        if issubclass(identifier, Regularizer) and identifier is not Regularizer:
+            return identifier()
+        raise TypeError(f"regularizers.get: {identifier!r} is a class, not a regularizer; pass an instance "
+                        f"such as L2(0.01), a name 'l1' / 'l2' / 'l1_l2' or a callable weight -> penalty")
     if identifier is None or isinstance(identifier, Regularizer) or callable(identifier):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
