@@ -35,8 +35,12 @@ def _forward(x, w, y, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
                 for oy in range(ylo, yhi):
                     dst = uint64((r * oh + oy) * ow + xlo)
                     src = uint64(((b * c + ch) * h + oy * sh - ph + i * dh) * wd + xlo * sw - xoff)
-                    for k in range(uint64(xhi - xlo)):
-                        yf[dst + k] += wv * xf[src + k * uint64(sw)]
+                    if sw == 1:  # a separate contiguous loop: LLVM vectorises only this one
+                        for k in range(uint64(xhi - xlo)):
+                            yf[dst + k] += wv * xf[src + k]
+                    else:
+                        for k in range(uint64(xhi - xlo)):
+                            yf[dst + k] += wv * xf[src + k * uint64(sw)]
 
 
 @njit(cache=True)
@@ -60,8 +64,12 @@ def _backward_data(gy, w, gx, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
                     for oy in range(ylo, yhi):
                         src = uint64(((b * o + oc) * oh + oy) * ow + xlo)
                         dst = uint64((r * h + oy * sh - ph + i * dh) * wd + xlo * sw - xoff)
-                        for k in range(uint64(xhi - xlo)):
-                            xf[dst + k * uint64(sw)] += wv * gf[src + k]
+                        if sw == 1:
+                            for k in range(uint64(xhi - xlo)):
+                                xf[dst + k] += wv * gf[src + k]
+                        else:
+                            for k in range(uint64(xhi - xlo)):
+                                xf[dst + k * uint64(sw)] += wv * gf[src + k]
 
 
 @njit(cache=True)
@@ -70,23 +78,34 @@ def _backward_weight(gy, x, gw, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
     o, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
     m = o // c
     gf, xf = gy.ravel(), x.ravel()
+    # one partial sum per (tap, output column): independent lanes, so the multiply-adds
+    # vectorise instead of waiting on a single running sum. The batch loop is outside the tap
+    # loops, so each (gy, x) plane pair is read from memory once and from cache for every
+    # tap; each tap still sums its terms in (b, oy) order.
+    part = np.zeros((kh * kw, ow), dtype=gw.dtype)
     for oc in range(start, stop):
         ch = oc // m
-        for i in range(kh):
-            ylo, yhi = _valid(oh, sh, ph - i * dh, h)
-            for j in range(kw):
-                xoff = pw - j * dw
-                xlo, xhi = _valid(ow, sw, xoff, wd)
-                # one partial sum per output column: independent lanes, so the
-                # multiply-adds vectorise instead of waiting on a single running sum
-                part = np.zeros(xhi - xlo, dtype=gw.dtype)
-                for b in range(n):
+        part[:] = 0
+        for b in range(n):
+            for i in range(kh):
+                ylo, yhi = _valid(oh, sh, ph - i * dh, h)
+                for j in range(kw):
+                    xoff = pw - j * dw
+                    xlo, xhi = _valid(ow, sw, xoff, wd)
+                    lane = part[i * kw + j]
                     for oy in range(ylo, yhi):
                         src = uint64(((b * o + oc) * oh + oy) * ow + xlo)
                         xs = uint64(((b * c + ch) * h + oy * sh - ph + i * dh) * wd + xlo * sw - xoff)
-                        for k in range(uint64(xhi - xlo)):
-                            part[k] += gf[src + k] * xf[xs + k * uint64(sw)]
-                gw[oc, 0, i, j] = part.sum()
+                        if sw == 1:
+                            for k in range(uint64(xhi - xlo)):
+                                lane[k] += gf[src + k] * xf[xs + k]
+                        else:
+                            for k in range(uint64(xhi - xlo)):
+                                lane[k] += gf[src + k] * xf[xs + k * uint64(sw)]
+        for i in range(kh):
+            for j in range(kw):
+                xlo, xhi = _valid(ow, sw, pw - j * dw, wd)
+                gw[oc, 0, i, j] = part[i * kw + j, :xhi - xlo].sum()
 
 
 @njit(cache=True, parallel=True)
