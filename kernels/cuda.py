@@ -49,11 +49,19 @@ def _supported_archs():
         return None
 
 
+def _nvrtc_version():
+    """(major, minor) of the NVRTC CuPy compiles with, or None when it cannot say."""
+    try:
+        return tuple(int(v) for v in _cp().cuda.nvrtc.getVersion())[:2]
+    except Exception:  # an older CuPy, or a stand-in without the query
+        return None
+
+
 def _source_options(source):
     """Extra NVRTC options of a source: the wmma kernels include <mma.h> from the CUDA headers."""
     if source not in WMMA_SOURCES:
         return ()
-    include = cl.cuda_include_dir()
+    include = cl.cuda_include_dir(version=_nvrtc_version())
     if include is None:
         raise RuntimeError(f"{source} includes <mma.h>, but no CUDA include directory holds it: set CUDA_PATH "
                            "or pip install nvidia-cuda-runtime-cu12")

@@ -174,10 +174,26 @@ def cc_int(cc):
     return int(cc)
 
 
-def cuda_include_dir(candidates=None):
-    """The first directory holding the CUDA ``mma.h`` (NVRTC needs it on its include path for the
-    wmma kernels): ``candidates``, by default $CUDA_PATH, $CUDA_HOME, /usr/local/cuda and the
-    nvidia-cuda-runtime wheel's ``include``; None when there is none."""
+def header_cuda_version(include):
+    """(major, minor) from ``#define CUDA_VERSION 12040`` in ``include``/cuda.h, or None."""
+    try:
+        with open(os.path.join(include, "cuda.h"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[:2] == ["#define", "CUDA_VERSION"] and parts[2].isdigit():
+                    v = int(parts[2])
+                    return v // 1000, v % 1000 // 10
+    except OSError:
+        pass
+    return None
+
+
+def cuda_include_dir(candidates=None, version=None):
+    """A directory holding the CUDA ``mma.h`` (NVRTC needs it on its include path for the wmma
+    kernels) among ``candidates``, by default $CUDA_PATH, $CUDA_HOME, /usr/local/cuda and the
+    nvidia-cuda-runtime wheel's ``include``; None when there is none. With ``version`` (NVRTC's
+    (major, minor)) headers of that version are preferred, then of the same major version (the
+    headers must suit the compiler that reads them), else the first one found."""
     if candidates is None:
         roots = [os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda"]
         candidates = [os.path.join(r, "include") for r in roots if r]
@@ -186,7 +202,14 @@ def cuda_include_dir(candidates=None):
             candidates += [os.path.join(p, "include") for p in rt.__path__]
         except ImportError:
             pass
-    return next((d for d in candidates if os.path.isfile(os.path.join(d, "mma.h"))), None)
+    found = [d for d in candidates if os.path.isfile(os.path.join(d, "mma.h"))]
+    if version is not None:
+        versions = {d: header_cuda_version(d) for d in found}
+        for same in (lambda v: v == tuple(version), lambda v: v is not None and v[0] == version[0]):
+            match = [d for d in found if same(versions[d])]
+            if match:
+                return match[0]
+    return found[0] if found else None
 
 
 class AutotuneCache:

@@ -177,7 +177,7 @@ def gpu(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     workdir = str(tmp_path_factory.mktemp("emu"))
     mp.setattr(cuda, "_cp", lambda: emu.fake_cupy(workdir))
-    mp.setattr(cl, "cuda_include_dir", lambda candidates=None: emu.include_dir(workdir))  # the mma.h mock
+    mp.setattr(cl, "cuda_include_dir", lambda candidates=None, version=None: emu.include_dir(workdir))  # the mma.h mock
     for f in (cuda._module, cuda._function, cuda._sm_count, cuda_conv._tf32_device_problem):
         f.cache_clear()
     yield cuda

@@ -140,6 +140,23 @@ def test_cuda_include_dir_finds_mma_h(tmp_path):
     assert cl.cuda_include_dir([str(tmp_path / "a")]) is None
 
 
+def test_cuda_include_dir_prefers_headers_of_nvrtcs_version(tmp_path):
+    dirs = {}
+    for name, version in (("cuda13", 13000), ("plain", None), ("cuda12_2", 12020), ("cuda12_4", 12040)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "mma.h").write_text("")
+        if version is not None:
+            (d / "cuda.h").write_text(f"/* header */\n#define CUDA_VERSION {version}\n")
+        dirs[name] = str(d)
+    order = [dirs[k] for k in ("cuda13", "plain", "cuda12_2", "cuda12_4")]
+    assert cl.header_cuda_version(dirs["cuda12_4"]) == (12, 4) and cl.header_cuda_version(dirs["plain"]) is None
+    assert cl.cuda_include_dir(order, version=(12, 4)) == dirs["cuda12_4"]   # exact version first
+    assert cl.cuda_include_dir(order, version=(12, 8)) == dirs["cuda12_2"]   # then the same major version
+    assert cl.cuda_include_dir(order, version=(11, 8)) == dirs["cuda13"]     # else the first found
+    assert cl.cuda_include_dir(order) == dirs["cuda13"]
+
+
 def _timed_candidates(gpu, monkeypatch, x, w, flag):
     """The algorithms the forward's autotuner times (a fake timer), and its cache key."""
     gpu.autotune.clear()
@@ -177,7 +194,7 @@ def test_tf32_is_a_candidate_only_when_on(gpu, monkeypatch):
 
 def test_tf32_device_check_runs_once_per_device(gpu, monkeypatch):
     calls = []
-    monkeypatch.setattr(cl, "cuda_include_dir", lambda candidates=None: calls.append(1) or "/mock")
+    monkeypatch.setattr(cl, "cuda_include_dir", lambda candidates=None, version=None: calls.append(1) or "/mock")
     cuda_conv._tf32_device_problem.cache_clear()
     prev = gpu.set_conv_tf32(True)
     try:
@@ -190,7 +207,7 @@ def test_tf32_device_check_runs_once_per_device(gpu, monkeypatch):
 
 def test_tf32_without_mma_h_is_skipped_not_fatal(gpu, monkeypatch):
     """With the flag on but no CUDA headers for NVRTC, "auto" runs the FP32 kernels; forcing TF32 says why."""
-    monkeypatch.setattr(cl, "cuda_include_dir", lambda candidates=None: None)
+    monkeypatch.setattr(cl, "cuda_include_dir", lambda candidates=None, version=None: None)
     cuda_conv._tf32_device_problem.cache_clear()
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((1, 2, 6, 6)).astype(np.float32), rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
