@@ -247,7 +247,8 @@ def test_quantised_layer_follows_double(layer):
     assert q.weight_int.dtype == np.int8 and q.weight_scale.dtype == np.float64
     assert q.weight.dtype == np.float64 and q.weight_quantized.dequantize().dtype == np.float64
     x = tg.ones(1, 5, dtype=np.float64) if isinstance(q, C.QuantizedLinear) else tg.ones(1, 2, 4, 4, dtype=np.float64)
-    assert q(x).dtype == np.float64
+    out = q(x)
+    assert out.dtype == np.float64 and np.isfinite(out.numpy()).all()
     single = q.float()
     assert single.weight.dtype == np.float32 and single(x.float()).dtype == np.float32
     before = C.quantize_dynamic(layer().double(), types=(nn.Linear, nn.Conv2d))   # quantised after .double()
