@@ -127,10 +127,10 @@ def _forward_im2col(x, w, b, g, relu):
     k = g.C // g.G * g.KH * g.KW
     col = cuda.im2col(x, *_im2col_args(g)).reshape(g.G, k, g.N * g.OH * g.OW)
     y = cp.matmul(w.reshape(g.G, g.O // g.G, k), col).reshape(g.O, g.N, g.OH, g.OW)
-    return _forward_im2col_epilogue(cp.ascontiguousarray(y.transpose(1, 0, 2, 3)), b, relu)
+    return _bias_relu_(cp.ascontiguousarray(y.transpose(1, 0, 2, 3)), b, relu)
 
 
-def _forward_im2col_epilogue(y, b, relu):
+def _bias_relu_(y, b, relu):
     """y + bias, then max(0, .) when ``relu``, in place on a fresh (N, O, OH, OW) array."""
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
@@ -152,7 +152,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups, relu=False):
         cl.check_array(op, "bias", b, (x.dtype,), shape=(g.O,))
     if x.size == 0 or w.size == 0:  # nothing to launch (a zero grid dimension is an invalid launch)
         y = cuda._cp().zeros((g.N, g.O, g.OH, g.OW), dtype=x.dtype)
-        return _forward_im2col_epilogue(y, b, relu)
+        return _bias_relu_(y, b, relu)
     candidates = _candidates(x.dtype, lambda tile: _forward_implicit(x, w, b, g, relu, tile),
                              lambda: _forward_im2col(x, w, b, g, relu))
     tf32_missing = tf32_unavailable() if x.dtype == np.float32 else "float64"
