@@ -1,4 +1,5 @@
-"""Numba CPU kernels for im2col/col2im and pooling (same contract and results as reference.py).
+"""Numba CPU kernels for im2col/col2im (same contract and results as reference.py); pooling is
+in cpu_numba_pool.py, depthwise convolution in cpu_numba_depthwise.py.
 
 Each kernel is a serial loop over a range of independent units and has an
 opt-in ``prange`` driver (see PARALLEL_MIN_ELEMENTS). Units never share an output element:
@@ -12,7 +13,6 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from .geometry import out_size
-from .reference import avg_divisor
 from .registry import register
 
 # Arrays smaller than these run on one thread (see _run). After every GEMM,
@@ -123,137 +123,6 @@ def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
                             gf[dst + k * uint64(sw)] += cf[src + k]
 
 
-@njit(cache=True)
-def _better(v, best):
-    """v replaces the running maximum: it is larger, or NaN (NaN wins, as in PyTorch)."""
-    return (v > best) | (v != v)
-
-
-@njit(cache=True)
-def _maxpool_2x2(x, y, argmax, start, stop):
-    """The common 2x2 stride-2 unpadded case, unrolled, with selects instead of branches."""
-    h, w = x.shape[2], x.shape[3]
-    oh, ow = y.shape[2], y.shape[3]
-    xf, yf, af = x.ravel(), y.ravel(), argmax.ravel()
-    for r in range(start, stop):
-        for oy in range(oh):
-            s = uint64(r * h * w + 2 * oy * w)
-            d = uint64(r * oh * ow + oy * ow)
-            p = 2 * oy * w
-            for ox in range(uint64(ow)):
-                k = s + 2 * ox
-                best, arg = xf[k], p + 2 * ox
-                v = xf[k + 1]
-                b = _better(v, best)
-                best, arg = (v, p + 2 * ox + 1) if b else (best, arg)
-                v = xf[k + w]
-                b = _better(v, best)
-                best, arg = (v, p + w + 2 * ox) if b else (best, arg)
-                v = xf[k + w + 1]
-                b = _better(v, best)
-                best, arg = (v, p + w + 2 * ox + 1) if b else (best, arg)
-                yf[d + ox] = best
-                af[d + ox] = arg
-
-
-@njit(cache=True)
-def _window(o, s, p, k, size):
-    """Unsigned [lo, hi) of the in-bounds pixels of window o (start o*s - p, length k)."""
-    start = o * s - p
-    return uint64(max(start, 0)), uint64(min(start + k, size))
-
-
-# The kernels index with uint64: Numba tests every signed index for negative
-# wraparound, which ran these loops 2-4x slower.
-@njit(cache=True)
-def _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
-    if kh == kw == sh == sw == 2 and ph == pw == 0:
-        _maxpool_2x2(x, y, argmax, start, stop)
-        return
-    h, w = x.shape[2], x.shape[3]
-    oh, ow = y.shape[2], y.shape[3]
-    xf, yf, af = x.ravel(), y.ravel(), argmax.ravel()
-    uw = uint64(w)
-    for r in range(start, stop):
-        xb, yb = uint64(r * h * w), uint64(r * oh * ow)
-        for oy in range(oh):
-            ylo, yhi = _window(oy, sh, ph, kh, h)
-            for ox in range(ow):
-                xlo, xhi = _window(ox, sw, pw, kw, w)
-                arg = ylo * uw + xlo
-                best = xf[xb + arg]
-                for iy in range(ylo, yhi):
-                    for ix in range(iy * uw + xlo, iy * uw + xhi):
-                        v = xf[xb + ix]
-                        b = _better(v, best)
-                        best, arg = (v, ix) if b else (best, arg)
-                yf[yb + uint64(oy * ow + ox)] = best
-                af[yb + uint64(oy * ow + ox)] = arg
-
-
-@njit(cache=True)
-def _maxpool_bwd(gy, argmax, gx, start, stop):
-    hw = gx.shape[2] * gx.shape[3]
-    ohw = gy.shape[2] * gy.shape[3]
-    gf, af, xf = gy.ravel(), argmax.ravel(), gx.ravel()
-    for r in range(start, stop):
-        for k in range(uint64(r * hw), uint64((r + 1) * hw)):
-            xf[k] = 0
-        for k in range(r * ohw, (r + 1) * ohw):
-            xf[r * hw + af[k]] += gf[k]
-
-
-@njit(cache=True)
-def _avgpool_fwd(x, y, div, kh, kw, sh, sw, ph, pw, start, stop):
-    h, w = x.shape[2], x.shape[3]
-    oh, ow = y.shape[2], y.shape[3]
-    xf, yf, df = x.ravel(), y.ravel(), div.ravel()
-    for r in range(start, stop):
-        xb, yb = uint64(r * h * w), uint64(r * oh * ow)
-        for k in range(yb, yb + uint64(oh * ow)):
-            yf[k] = 0
-        # tap by tap, like the reference (same sums), a row of outputs at a time
-        for i in range(kh):
-            ylo, yhi = _valid(oh, sh, ph - i, h)
-            for j in range(kw):
-                xlo, xhi = _valid(ow, sw, pw - j, w)
-                for oy in range(ylo, yhi):
-                    d = yb + uint64(oy * ow + xlo)
-                    src = xb + uint64((oy * sh - ph + i) * w + xlo * sw - pw + j)
-                    if sw == 1:  # a separate contiguous loop: LLVM vectorises only this one
-                        for k in range(uint64(xhi - xlo)):
-                            yf[d + k] += xf[src + k]
-                    else:
-                        for k in range(uint64(xhi - xlo)):
-                            yf[d + k] += xf[src + k * uint64(sw)]
-        for k in range(uint64(oh * ow)):
-            yf[yb + k] /= df[k]
-
-
-@njit(cache=True)
-def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, start, stop):
-    h, w = gx.shape[2], gx.shape[3]
-    oh, ow = share.shape[2], share.shape[3]
-    sf, xf = share.ravel(), gx.ravel()
-    for r in range(start, stop):
-        xb, sb = uint64(r * h * w), uint64(r * oh * ow)
-        for k in range(xb, xb + uint64(h * w)):
-            xf[k] = 0
-        for i in range(kh):
-            ylo, yhi = _valid(oh, sh, ph - i, h)
-            for j in range(kw):
-                xlo, xhi = _valid(ow, sw, pw - j, w)
-                for oy in range(ylo, yhi):
-                    src = sb + uint64(oy * ow + xlo)
-                    d = xb + uint64((oy * sh - ph + i) * w + xlo * sw - pw + j)
-                    if sw == 1:
-                        for k in range(uint64(xhi - xlo)):
-                            xf[d + k] += sf[src + k]
-                    else:
-                        for k in range(uint64(xhi - xlo)):
-                            xf[d + k * uint64(sw)] += sf[src + k]
-
-
 # Parallel drivers: each prange iteration runs the serial kernel on one unit
 # (a column row or an image plane), so iterations never write the same memory.
 @njit(cache=True, parallel=True)
@@ -266,30 +135,6 @@ def _im2col_par(x, col, kh, kw, sh, sw, ph, pw, dh, dw):
 def _col2im_par(col, gx, kh, kw, sh, sw, ph, pw, dh, dw):
     for r in prange(gx.shape[0] * gx.shape[1]):
         _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, r, r + 1)
-
-
-@njit(cache=True, parallel=True)
-def _maxpool_fwd_par(x, y, argmax, kh, kw, sh, sw, ph, pw):
-    for r in prange(x.shape[0] * x.shape[1]):
-        _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw, r, r + 1)
-
-
-@njit(cache=True, parallel=True)
-def _maxpool_bwd_par(gy, argmax, gx):
-    for r in prange(gx.shape[0] * gx.shape[1]):
-        _maxpool_bwd(gy, argmax, gx, r, r + 1)
-
-
-@njit(cache=True, parallel=True)
-def _avgpool_fwd_par(x, y, div, kh, kw, sh, sw, ph, pw):
-    for r in prange(x.shape[0] * x.shape[1]):
-        _avgpool_fwd(x, y, div, kh, kw, sh, sw, ph, pw, r, r + 1)
-
-
-@njit(cache=True, parallel=True)
-def _avgpool_bwd_par(share, gx, kh, kw, sh, sw, ph, pw):
-    for r in prange(gx.shape[0] * gx.shape[1]):
-        _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, r, r + 1)
 
 
 def _run(serial, parallel, parallel_ok, units, *args):
@@ -318,42 +163,4 @@ def col2im(col, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
     return gx
 
 
-@register("maxpool2d_forward", "numba")
-def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
-    n, c, h, w = x.shape
-    shape = (n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw))
-    y = np.empty(shape, dtype=x.dtype)
-    argmax = np.empty(shape, dtype=np.int64)
-    _run(_maxpool_fwd, _maxpool_fwd_par, x.size >= PARALLEL_MIN_ELEMENTS, n * c,
-         np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
-    return y, argmax
-
-
-@register("maxpool2d_backward", "numba")
-def maxpool2d_backward(gy, argmax, x_shape, kh, kw, sh, sw, ph, pw):
-    gx = np.empty(x_shape, dtype=gy.dtype)
-    _run(_maxpool_bwd, _maxpool_bwd_par, gx.size >= PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
-         np.ascontiguousarray(gy), np.ascontiguousarray(argmax), gx)
-    return gx
-
-
-@register("avgpool2d_forward", "numba")
-def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
-    n, c, h, w = x.shape
-    y = np.empty((n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)), dtype=x.dtype)
-    _run(_avgpool_fwd, _avgpool_fwd_par, x.size >= PARALLEL_MIN_ELEMENTS, n * c,
-         np.ascontiguousarray(x), y, avg_divisor(x.shape, kh, kw, sh, sw, ph, pw, count_include_pad, x.dtype),
-         kh, kw, sh, sw, ph, pw)
-    return y
-
-
-@register("avgpool2d_backward", "numba")
-def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad):
-    share = gy / avg_divisor(x_shape, kh, kw, sh, sw, ph, pw, count_include_pad, gy.dtype)
-    gx = np.empty(x_shape, dtype=gy.dtype)
-    _run(_avgpool_bwd, _avgpool_bwd_par, gx.size >= PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
-         share, gx, kh, kw, sh, sw, ph, pw)
-    return gx
-
-
-from . import cpu_numba_depthwise  # noqa: E402,F401  (registers the depthwise kernels)
+from . import cpu_numba_depthwise, cpu_numba_pool  # noqa: E402,F401  (register their kernels)

@@ -80,6 +80,32 @@ def test_im2col_same_width_fast_path(shape, geo, parallel):
     np.testing.assert_array_equal(got, get("im2col", "reference")(x, *geo))
 
 
+# The Numba avg-pool forward sums each input row's windows first; when W == stride * OW all rows
+# of all planes go through one flat loop whose edge windows spill into neighbouring rows and are
+# recomputed. Flat-path geometries (k, k, s, s, p, p) first, then ones that take the per-row path
+# (W != s * OW, or no window inside a row), then a 1-wide kernel.
+AVG_SEPARABLE = [((4, 8, 28, 28), (3, 3, 2, 2, 1, 1)), ((2, 3, 8, 8), (2, 2, 2, 2, 0, 0)),
+                 ((2, 3, 6, 9), (3, 3, 1, 1, 1, 1)), ((1, 2, 10, 10), (5, 5, 2, 2, 2, 2)),
+                 ((2, 2, 10, 10), (4, 4, 2, 2, 1, 1)), ((2, 2, 9, 12), (4, 3, 2, 3, 2, 1)),
+                 ((2, 3, 7, 7), (3, 3, 2, 2, 1, 1)), ((1, 2, 9, 9), (3, 3, 3, 3, 1, 1)),
+                 ((3, 1, 1, 2), (3, 3, 1, 1, 1, 1)), ((2, 2, 3, 1), (3, 3, 1, 1, 1, 1)),
+                 ((2, 2, 5, 5), (1, 1, 2, 2, 0, 0))]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("shape,geo", AVG_SEPARABLE)
+def test_avgpool_forward_separable_paths(shape, geo, dtype, tol, parallel):
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    x[..., 0] += 100.0  # a first column that leaked into the previous row's last window shows
+    for include in (True, False):
+        with _always_parallel() if parallel else contextlib.nullcontext():
+            got = get("avgpool2d_forward", "numba")(x, *geo, include)
+        want = get("avgpool2d_forward", "reference")(x, *geo, include)
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
 @settings(max_examples=10, deadline=None)
 @given(case=conv_cases(), seed=st.integers(0, 2 ** 16))
 def test_im2col_col2im_parallel_parity(case, seed):
@@ -104,7 +130,7 @@ def _pool_parity(shape, geo, dtype, seed):
     np.testing.assert_allclose(fast_b(gy, arg, shape, *geo), ref_b(gy, arg, shape, *geo), rtol=1e-6, atol=1e-6)
     for include in (True, False):
         (ref_f, fast_f), (ref_b, fast_b) = _both("avgpool2d_forward"), _both("avgpool2d_backward")
-        np.testing.assert_array_equal(fast_f(x, *geo, include), ref_f(x, *geo, include))
+        np.testing.assert_allclose(fast_f(x, *geo, include), ref_f(x, *geo, include), rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(fast_b(gy, shape, *geo, include), ref_b(gy, shape, *geo, include),
                                    rtol=1e-6, atol=1e-6)
 
