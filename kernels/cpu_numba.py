@@ -1,5 +1,5 @@
-"""Numba CPU kernels for im2col/col2im (same contract and results as reference.py); pooling is
-in cpu_numba_pool.py, depthwise convolution in cpu_numba_depthwise.py.
+"""Numba CPU kernels for im2col/col2im (same contract and results as reference.py); pooling is in
+cpu_numba_maxpool.py / cpu_numba_avgpool.py, depthwise convolution in cpu_numba_depthwise.py.
 
 Each kernel is a serial loop over a range of independent units and has an
 opt-in ``prange`` driver (see PARALLEL_MIN_ELEMENTS). Units never share an output element:
@@ -32,6 +32,13 @@ def _valid(o, s, offset, size):
     lo = min(o, max(0, (offset + s - 1) // s))
     hi = min(o, (size - 1 + offset) // s + 1)
     return lo, max(lo, hi)
+
+
+@njit(cache=True)
+def _window(o, s, p, k, size):
+    """Unsigned [lo, hi) of the in-bounds pixels of window o (start o*s - p, length k)."""
+    start = o * s - p
+    return uint64(max(start, 0)), uint64(min(start + k, size))
 
 
 @njit(cache=True)
@@ -163,4 +170,4 @@ def col2im(col, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
     return gx
 
 
-from . import cpu_numba_depthwise, cpu_numba_pool  # noqa: E402,F401  (register their kernels)
+from . import cpu_numba_avgpool, cpu_numba_depthwise, cpu_numba_maxpool  # noqa: E402,F401  (register their kernels)
