@@ -119,8 +119,101 @@ def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, start, stop):
                             xf[d + k * uint64(sw)] += sf[src + k]
 
 
+@njit(cache=True, inline="always")
+def _collect(gv, xv, count, sw, kw, pw, zero):
+    """xv[sw*k + rho] = sum over taps j (ascending) with (rho + pw - j) % sw == 0 of
+    gv[k + (rho + pw - j) // sw - dmin], k in [0, count), where dmin is the lowest window offset
+    a pixel reads: the flat form of "each pixel collects the windows that cover it". Inlined with
+    constant (sw, kw, pw), the tap tests fold away and LLVM vectorises the loop (0.015 ms on a
+    (4, 64, 28, 14) gradient; 1.1 ms with runtime ones)."""
+    dmin = (pw - kw + 1) // sw
+    for k in range(count):
+        for rho in range(sw):
+            t = zero
+            for j in range(kw):
+                if (rho + pw - j) % sw == 0:
+                    t += gv[k + (rho + pw - j) // sw - dmin]
+            xv[sw * k + rho] = t
 
-# Parallel drivers: each prange iteration runs the serial kernel on one image plane.
+
+@njit(cache=True)
+def _edge_windows(ix, ow, sw, kw, pw):
+    """The windows of a row that cover pixel ix, in tap order (the first two, and how many there
+    are: never more than two for the edge pixels of SEPARABLE_BWD geometries), and whether the
+    flat form would have read a neighbouring row's window for it."""
+    first = second = count = 0
+    spills = False
+    for j in range(kw):
+        d = ix + pw - j
+        if d % sw == 0:
+            if 0 <= d // sw < ow:
+                first, second = (d // sw, second) if count == 0 else (first, d // sw)
+                count += 1
+            else:
+                spills = True
+    return first, second, count, spills
+
+
+# (stride, kernel, padding) along a row with a vectorised backward (see _avgpool_bwd_separable)
+SEPARABLE_BWD = ((2, 2, 0), (2, 3, 1), (1, 3, 1))
+
+
+@njit(cache=True)
+def _avgpool_bwd_separable(share, gx, gh, kh, sh, ph, sw, kw, pw, zero, start, stop):
+    """The adjoint of the separable forward for rows with w == sw*ow and (sw, kw, pw) in
+    SEPARABLE_BWD: gh[row] = sum of the share rows whose window covers the input row, then every
+    pixel collects the window sums of gh that cover it, in one flat loop over all rows; pixels
+    for which that loop read a neighbouring row's windows are recomputed."""
+    h, w = gx.shape[2], gx.shape[3]
+    oh, ow = share.shape[2], share.shape[3]
+    sf, xf, gf = share.ravel(), gx.ravel(), gh.ravel()
+    uow = uint64(ow)
+    for r in range(start, stop):
+        for iy in range(h):
+            olo, ohi = max(0, -((kh - 1 - iy - ph) // sh)), min(oh, (iy + ph) // sh + 1)
+            d = uint64((r * h + iy) * ow)
+            a = uint64((r * oh + olo) * ow)
+            if ohi - olo == 1:
+                for k in range(uow):
+                    gf[d + k] = sf[a + k]
+            elif ohi - olo == 2:
+                for k in range(uow):
+                    gf[d + k] = sf[a + k] + sf[a + uow + k]
+            else:
+                for k in range(uow):
+                    gf[d + k] = zero
+                for oy in range(olo, ohi):
+                    b = uint64((r * oh + oy) * ow)
+                    for k in range(uow):
+                        gf[d + k] += sf[b + k]
+    r0, r1 = start * h, stop * h
+    dmin, dmax = (pw - kw + 1) // sw, (sw - 1 + pw) // sw   # window offsets a pixel can read
+    m0, m1 = r0 * ow - dmin, max(r0 * ow - dmin, r1 * ow - dmax)
+    gv, xv = gf[m0 + dmin:], xf[sw * m0:]
+    if sw == 2 and kw == 2 and pw == 0:
+        _collect(gv, xv, m1 - m0, 2, 2, 0, zero)
+    elif sw == 2 and kw == 3 and pw == 1:
+        _collect(gv, xv, m1 - m0, 2, 3, 1, zero)
+    elif sw == 1 and kw == 3 and pw == 1:
+        _collect(gv, xv, m1 - m0, 1, 3, 1, zero)
+    else:
+        raise ValueError("avgpool2d_backward: no separable kernel for this (stride, kernel, padding)")
+    # only pixels this close to a row end can read a neighbouring row (whether one does is the
+    # same in every row); those of the first and last rows also lie outside [m0, m1)
+    for ix in range(w):
+        if sw * (-dmin) <= ix < w - sw * dmax:
+            continue
+        first, second, count, spills = _edge_windows(ix, ow, sw, kw, pw)
+        for row in range(r0, r1, 1 if spills else max(1, r1 - 1 - r0)):
+            q = row * ow
+            if count == 1:
+                xf[row * w + ix] = gf[q + first]
+            elif count == 2:
+                xf[row * w + ix] = gf[q + first] + gf[q + second]
+            else:
+                xf[row * w + ix] = zero
+
+
 @njit(cache=True, parallel=True)
 def _avgpool_fwd_par(x, y, hs, div, kh, kw, sh, sw, ph, pw):
     for r in prange(x.shape[0] * x.shape[1]):
@@ -131,6 +224,12 @@ def _avgpool_fwd_par(x, y, hs, div, kh, kw, sh, sw, ph, pw):
 def _avgpool_bwd_par(share, gx, kh, kw, sh, sw, ph, pw):
     for r in prange(gx.shape[0] * gx.shape[1]):
         _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, r, r + 1)
+
+
+@njit(cache=True, parallel=True)
+def _avgpool_bwd_separable_par(share, gx, gh, kh, sh, ph, sw, kw, pw, zero):
+    for r in prange(gx.shape[0] * gx.shape[1]):
+        _avgpool_bwd_separable(share, gx, gh, kh, sh, ph, sw, kw, pw, zero, r, r + 1)
 
 
 
@@ -149,6 +248,12 @@ def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
 def avgpool2d_backward(gy, x_shape, kh, kw, sh, sw, ph, pw, count_include_pad):
     share = gy / avg_divisor(x_shape, kh, kw, sh, sw, ph, pw, count_include_pad, gy.dtype)
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _run(_avgpool_bwd, _avgpool_bwd_par, gx.size >= cpu_numba.PARALLEL_MIN_ELEMENTS, x_shape[0] * x_shape[1],
-         share, gx, kh, kw, sh, sw, ph, pw)
+    n, c, h, w = x_shape
+    parallel = gx.size >= cpu_numba.PARALLEL_MIN_ELEMENTS
+    if w == sw * share.shape[3] and (sw, kw, pw) in SEPARABLE_BWD:
+        gh = np.empty((n, c, h, share.shape[3]), dtype=gy.dtype)
+        _run(_avgpool_bwd_separable, _avgpool_bwd_separable_par, parallel, n * c,
+             share, gx, gh, kh, sh, ph, sw, kw, pw, gy.dtype.type(0))
+    else:
+        _run(_avgpool_bwd, _avgpool_bwd_par, parallel, n * c, share, gx, kh, kw, sh, sw, ph, pw)
     return gx

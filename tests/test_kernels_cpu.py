@@ -80,29 +80,41 @@ def test_im2col_same_width_fast_path(shape, geo, parallel):
     np.testing.assert_array_equal(got, get("im2col", "reference")(x, *geo))
 
 
-# The Numba avg-pool forward sums each input row's windows first; when W == stride * OW all rows
-# of all planes go through one flat loop whose edge windows spill into neighbouring rows and are
-# recomputed. Flat-path geometries (k, k, s, s, p, p) first, then ones that take the per-row path
-# (W != s * OW, or no window inside a row), then a 1-wide kernel.
+# The Numba avg-pool kernels are separable: the forward sums each input row's windows first, and
+# when W == stride * OW all rows of all planes go through one flat loop whose edge windows spill
+# into neighbouring rows and are recomputed; the backward does the same in reverse for
+# (stride, kernel, padding) along a row in SEPARABLE_BWD. Flat-path geometries (kh, kw, sh, sw,
+# ph, pw) first (rows 2 and 1 pixels wide among them), then ones that take the per-row forward /
+# tap-by-tap backward (W != s * OW, other row geometries, no window inside a row), then 1x1.
 AVG_SEPARABLE = [((4, 8, 28, 28), (3, 3, 2, 2, 1, 1)), ((2, 3, 8, 8), (2, 2, 2, 2, 0, 0)),
-                 ((2, 3, 6, 9), (3, 3, 1, 1, 1, 1)), ((1, 2, 10, 10), (5, 5, 2, 2, 2, 2)),
-                 ((2, 2, 10, 10), (4, 4, 2, 2, 1, 1)), ((2, 2, 9, 12), (4, 3, 2, 3, 2, 1)),
-                 ((2, 3, 7, 7), (3, 3, 2, 2, 1, 1)), ((1, 2, 9, 9), (3, 3, 3, 3, 1, 1)),
-                 ((3, 1, 1, 2), (3, 3, 1, 1, 1, 1)), ((2, 2, 3, 1), (3, 3, 1, 1, 1, 1)),
+                 ((2, 3, 6, 9), (3, 3, 1, 1, 1, 1)), ((1, 2, 1, 2), (3, 3, 2, 2, 1, 1)),
+                 ((1, 1, 1, 2), (2, 2, 2, 2, 0, 0)), ((2, 2, 3, 1), (3, 3, 1, 1, 1, 1)),
+                 ((3, 2, 5, 6), (3, 3, 2, 2, 1, 1)), ((2, 1, 4, 6), (5, 3, 1, 1, 2, 1)),
+                 ((1, 2, 10, 10), (5, 5, 2, 2, 2, 2)), ((2, 2, 10, 10), (4, 4, 2, 2, 1, 1)),
+                 ((2, 2, 9, 12), (4, 3, 2, 3, 2, 1)), ((2, 3, 7, 7), (3, 3, 2, 2, 1, 1)),
+                 ((1, 2, 9, 9), (3, 3, 3, 3, 1, 1)), ((3, 1, 1, 2), (3, 3, 1, 1, 1, 1)),
                  ((2, 2, 5, 5), (1, 1, 2, 2, 0, 0))]
 
 
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
 @pytest.mark.parametrize("shape,geo", AVG_SEPARABLE)
-def test_avgpool_forward_separable_paths(shape, geo, dtype, tol, parallel):
-    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+def test_avgpool_separable_paths(shape, geo, dtype, tol, parallel):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
     x[..., 0] += 100.0  # a first column that leaked into the previous row's last window shows
     for include in (True, False):
         with _always_parallel() if parallel else contextlib.nullcontext():
             got = get("avgpool2d_forward", "numba")(x, *geo, include)
         want = get("avgpool2d_forward", "reference")(x, *geo, include)
         assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        gy = rng.standard_normal(want.shape).astype(dtype)
+        gy[..., -1] += 100.0  # likewise a last window sum that leaked into the next row's first pixel
+        with _always_parallel() if parallel else contextlib.nullcontext():
+            got = get("avgpool2d_backward", "numba")(gy, shape, *geo, include)
+        want = get("avgpool2d_backward", "reference")(gy, shape, *geo, include)
+        assert got.dtype == dtype and got.shape == shape
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
