@@ -103,6 +103,18 @@ def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
                     cf[dst + k] = xf[src + k * uint64(sw)]
 
 
+@njit(cache=True, inline="always")
+def _add_row(out, d, src, s, count, stride):
+    """out[d + k*stride] += src[s + k] for k < count (unsigned offsets; stride 1 gets its own
+    contiguous loop, the only one LLVM vectorises)."""
+    if stride == 1:
+        for k in range(uint64(count)):
+            out[d + k] += src[s + k]
+    else:
+        for k in range(uint64(count)):
+            out[d + k * uint64(stride)] += src[s + k]
+
+
 @njit(cache=True)
 def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
     n, c, h, w = gx.shape
@@ -122,12 +134,7 @@ def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
                 for oy in range(ylo, yhi):
                     src = uint64((row0 + oy) * ow + xlo)
                     dst = uint64((r * h + oy * sh - ph + i * dh) * w + xlo * sw - xoff)
-                    if sw == 1:
-                        for k in range(uint64(xhi - xlo)):
-                            gf[dst + k] += cf[src + k]
-                    else:
-                        for k in range(uint64(xhi - xlo)):
-                            gf[dst + k * uint64(sw)] += cf[src + k]
+                    _add_row(gf, dst, cf, src, xhi - xlo, sw)
 
 
 # Parallel drivers: each prange iteration runs the serial kernel on one unit

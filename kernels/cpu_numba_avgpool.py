@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from . import cpu_numba
-from .cpu_numba import _run, _valid, _window
+from .cpu_numba import _add_row, _run, _valid, _window
 from .geometry import out_size
 from .reference import avg_divisor
 from .registry import register
@@ -111,12 +111,7 @@ def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, start, stop):
                 for oy in range(ylo, yhi):
                     src = sb + uint64(oy * ow + xlo)
                     d = xb + uint64((oy * sh - ph + i) * w + xlo * sw - pw + j)
-                    if sw == 1:
-                        for k in range(uint64(xhi - xlo)):
-                            xf[d + k] += sf[src + k]
-                    else:
-                        for k in range(uint64(xhi - xlo)):
-                            xf[d + k * uint64(sw)] += sf[src + k]
+                    _add_row(xf, d, sf, src, xhi - xlo, sw)
 
 
 @njit(cache=True, inline="always")
