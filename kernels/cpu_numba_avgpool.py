@@ -14,6 +14,7 @@ from .registry import register
 
 @njit(cache=True, inline="always")
 def _strided_sums(xs, hs, sw, kw):
+    """hs[q] = xs[sw*q] + ... + xs[sw*q + kw - 1] (written out for kw = 2, 3: the common pools)."""
     for q in range(hs.size):
         if kw == 3:
             hs[q] = xs[sw * q] + xs[sw * q + 1] + xs[sw * q + 2]
