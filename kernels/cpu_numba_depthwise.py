@@ -4,12 +4,13 @@
 Forward and backward-data own one output plane per unit (gathering every tap
 into it); backward-weight owns one filter per unit and sums over the batch in a
 fixed order. The ``xp`` shift-and-add path in ``tinygrad_img/ops/depthwise.py``
-is their reference.
+is their reference. 3x3 / stride 1 / dilation 1 (the common case) goes to the fused
+kernels of cpu_numba_depthwise_3x3.py instead.
 """
 import numpy as np
 from numba import njit, prange, uint64
 
-from . import cpu_numba
+from . import cpu_numba, cpu_numba_depthwise_3x3 as dw3
 from .cpu_numba import _run, _valid
 from .geometry import out_size
 from .registry import register
@@ -134,22 +135,33 @@ def _big(a):
 def depthwise_conv2d_forward(x, w, kh, kw, sh, sw, ph, pw, dh, dw):
     n, c, h, wd = x.shape
     y = np.empty((n, w.shape[0], out_size(h, kh, sh, ph, dh), out_size(wd, kw, sw, pw, dw)), dtype=x.dtype)
-    _run(_forward, _forward_par, _big(y), n * w.shape[0], np.ascontiguousarray(x), np.ascontiguousarray(w), y,
-         kh, kw, sh, sw, ph, pw, dh, dw)
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    if dw3.applies(kh, kw, sh, sw, ph, pw, dh, dw):
+        _run(dw3._forward, dw3._forward_par, _big(y), n * w.shape[0], x, w, y, ph, pw)
+    else:
+        _run(_forward, _forward_par, _big(y), n * w.shape[0], x, w, y, kh, kw, sh, sw, ph, pw, dh, dw)
     return y
 
 
 @register("depthwise_conv2d_backward_data", "numba")
 def depthwise_conv2d_backward_data(gy, w, x_shape, kh, kw, sh, sw, ph, pw, dh, dw):
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _run(_backward_data, _backward_data_par, _big(gy), x_shape[0] * x_shape[1], np.ascontiguousarray(gy),
-         np.ascontiguousarray(w), gx, kh, kw, sh, sw, ph, pw, dh, dw)
+    gy, w = np.ascontiguousarray(gy), np.ascontiguousarray(w)
+    if dw3.applies(kh, kw, sh, sw, ph, pw, dh, dw):
+        _run(dw3._backward_data, dw3._backward_data_par, _big(gy), x_shape[0] * x_shape[1], gy, w, gx, ph, pw)
+    else:
+        _run(_backward_data, _backward_data_par, _big(gy), x_shape[0] * x_shape[1], gy, w, gx,
+             kh, kw, sh, sw, ph, pw, dh, dw)
     return gx
 
 
 @register("depthwise_conv2d_backward_weight", "numba")
 def depthwise_conv2d_backward_weight(gy, x, w_shape, kh, kw, sh, sw, ph, pw, dh, dw):
     gw = np.zeros(w_shape, dtype=gy.dtype)
-    _run(_backward_weight, _backward_weight_par, _big(gy), w_shape[0], np.ascontiguousarray(gy),
-         np.ascontiguousarray(x), gw, kh, kw, sh, sw, ph, pw, dh, dw)
+    gy, x = np.ascontiguousarray(gy), np.ascontiguousarray(x)
+    if dw3.applies(kh, kw, sh, sw, ph, pw, dh, dw):
+        _run(dw3._backward_weight, dw3._backward_weight_par, _big(gy), w_shape[0], gy, x, gw, ph, pw)
+    else:
+        _run(_backward_weight, _backward_weight_par, _big(gy), w_shape[0], gy, x, gw,
+             kh, kw, sh, sw, ph, pw, dh, dw)
     return gw

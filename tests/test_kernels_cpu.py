@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
-from tinygrad_img.kernels import cpu_numba, get, lookup, registry
+from tinygrad_img.kernels import cpu_numba, cpu_numba_depthwise_3x3, get, lookup, registry
 from tinygrad_img.kernels.geometry import out_size
 from tinygrad_img.ops import depthwise
 from tinygrad_img.ops.conv import Geometry
@@ -196,16 +196,52 @@ def test_depthwise_kernels_match_shift_and_add(parallel, case, multiplier, seed)
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal((shape[1] * multiplier, 1) + geo[:2]).astype(np.float32)
     gy = rng.standard_normal((shape[0], w.shape[0]) + g.out_hw(*shape[2:])).astype(np.float32)
+    _check_depthwise_kernels(x, w, gy, geo, parallel, tol=1e-5)
+
+
+def _check_depthwise_kernels(x, w, gy, geo, parallel, tol):
+    """The three Numba depthwise kernels against the xp shift-and-add path in float64."""
+    g = Geometry(*geo, x.shape[1])
+    x64, w64, gy64 = x.astype(np.float64), w.astype(np.float64), gy.astype(np.float64)
     with registry.use("reference"):  # no depthwise kernels there: the xp path
-        expected = (depthwise.forward(x, w, g), depthwise.backward_data(gy, w, shape, g),
-                    depthwise.backward_weight(gy, x, w.shape, g))
+        expected = (depthwise.forward(x64, w64, g), depthwise.backward_data(gy64, w64, x.shape, g),
+                    depthwise.backward_weight(gy64, x64, w.shape, g))
     with _always_parallel() if parallel else contextlib.nullcontext():
         got = (get("depthwise_conv2d_forward", "numba")(x, w, *geo),
-               get("depthwise_conv2d_backward_data", "numba")(gy, w, shape, *geo),
+               get("depthwise_conv2d_backward_data", "numba")(gy, w, x.shape, *geo),
                get("depthwise_conv2d_backward_weight", "numba")(gy, x, w.shape, *geo))
     for a, b in zip(got, expected):
-        assert a.dtype == np.float32 and a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        assert a.dtype == x.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+# 3x3 / stride 1 / dilation 1 depthwise convolutions take the padded-plane kernels of
+# cpu_numba_depthwise_3x3 (every padding 0-2 per side, filter multipliers 1-3, planes down to 1x1).
+DEPTHWISE_3X3 = [((2, 3, 5, 7), (1, 1), 1), ((2, 3, 5, 7), (1, 1), 2), ((2, 2, 1, 1), (1, 1), 1),
+                 ((1, 2, 2, 5), (0, 2), 1), ((2, 2, 6, 6), (2, 0), 3), ((1, 1, 3, 3), (0, 0), 1),
+                 ((3, 2, 4, 9), (2, 2), 2), ((1, 2, 3, 1), (1, 2), 1)]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("shape,padding,multiplier", DEPTHWISE_3X3)
+def test_depthwise_3x3_kernels_match_shift_and_add(shape, padding, multiplier, dtype, tol, parallel):
+    geo = (3, 3, 1, 1, *padding, 1, 1)
+    assert cpu_numba_depthwise_3x3.applies(*geo)
+    g = Geometry(*geo, shape[1])
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((shape[1] * multiplier, 1, 3, 3)).astype(dtype)
+    gy = rng.standard_normal((shape[0], w.shape[0]) + g.out_hw(*shape[2:])).astype(dtype)
+    _check_depthwise_kernels(x, w, gy, geo, parallel, tol)
+
+
+def test_depthwise_3x3_path_covers_only_its_geometries():
+    applies = cpu_numba_depthwise_3x3.applies
+    assert applies(3, 3, 1, 1, 1, 1, 1, 1) and applies(3, 3, 1, 1, 0, 2, 1, 1)
+    for geo in [(3, 3, 2, 2, 1, 1, 1, 1), (3, 3, 1, 1, 1, 1, 2, 2), (5, 5, 1, 1, 2, 2, 1, 1),
+                (3, 3, 1, 1, 3, 1, 1, 1), (3, 2, 1, 1, 1, 1, 1, 1), (3, 3, 1, 2, 1, 1, 1, 1)]:
+        assert not applies(*geo), geo
 
 
 def test_numba_im2col_units_write_only_their_own_row():
