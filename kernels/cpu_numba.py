@@ -7,6 +7,7 @@ im2col's unit is one column row; col2im's and the pooling kernels' unit is one
 (n, c) image plane, into which the unit gathers every contribution that lands
 there, so no ``prange`` iteration ever adds into memory another one writes.
 """
+import functools
 import os
 
 import numpy as np
@@ -42,23 +43,48 @@ def _window(o, s, p, k, size):
 
 
 @njit(cache=True)
-def _shifted_plane(xf, cf, plane, plane_end, base, ow, xlo, xhi, ylo, yhi, src):
-    """im2col rows ylo..yhi of one tap when stride is 1 and OW == W: the output rows are then
-    the input rows shifted by a constant, so one long copy moves them all (short per-row copies
-    were loop overhead, 1.6x slower), and the edge columns the copy wrapped into are cleared.
-    The copy is clamped to the input plane; what that skips is edge columns too."""
-    dst = base + ylo * ow
-    lo, hi = max(0, plane - src), min((yhi - ylo) * ow, plane_end - src)
-    d, s = uint64(dst + lo), uint64(src + lo)
-    for k in range(uint64(max(0, hi - lo))):
-        cf[d + k] = xf[s + k]
-    if xlo > 0 or xhi < ow:
-        for oy in range(ylo, yhi):
-            row = uint64(base + oy * ow)
-            for k in range(uint64(xlo)):
-                cf[row + k] = 0
-            for k in range(uint64(xhi), uint64(ow)):
-                cf[row + k] = 0
+def _im2col_same_width(x, col, masks, zero, kh, kw, ph, pw, dh, dw, start, stop):
+    """im2col units [start, stop) when stride is 1 and OW == W: a tap's valid output rows are then
+    the input rows shifted by a constant, so one flat copy moves them all (per-row copies were
+    loop overhead, 1.6x slower). Output columns the shift wrapped into a neighbouring row are
+    zeroed inside that copy by the tap column's mask (masks[j, oy*OW + ox] = 1 where input column
+    ox - pw + j*dw exists), which costs less than clearing them afterwards (0.23 -> 0.165 ms
+    on a (4, 64, 28, 28) 3x3 chunk). The unit index is decoded once and then counted."""
+    n, c, h, w = x.shape
+    oh, ow = col.shape[4], col.shape[5]
+    xf, cf = x.ravel(), col.ravel()
+    b, t = start % n, start // n
+    j, t = t % kw, t // kw
+    i, ch = t % kh, t // kh
+    for r in range(start, stop):
+        xoff, yoff = pw - j * dw, ph - i * dh
+        ylo = min(oh, max(0, yoff))
+        yhi = max(ylo, min(oh, h + yoff))
+        base = r * oh * ow
+        cf[base:base + ylo * ow] = zero
+        cf[base + yhi * ow:base + oh * ow] = zero
+        # the valid rows' block, clamped to x (what the clamp drops is masked columns anyway)
+        src = (b * c + ch) * h * w + (ylo - yoff) * w - xoff
+        d, m = base + ylo * ow, (yhi - ylo) * ow
+        lo = min(m, max(0, -src))
+        hi = max(lo, min(m, xf.size - src))
+        cf[d:d + lo] = zero
+        cf[d + hi:d + m] = zero
+        out, inp = cf[d + lo:d + hi], xf[src + lo:src + hi]
+        if xoff == 0:
+            for k in range(out.size):
+                out[k] = inp[k]
+        else:
+            keep = masks[j, ylo * ow + lo:]
+            for k in range(out.size):
+                out[k] = inp[k] if keep[k] else zero
+        b += 1
+        if b == n:
+            b, j = 0, j + 1
+            if j == kw:
+                j, i = 0, i + 1
+                if i == kh:
+                    i, ch = 0, ch + 1
 
 
 @njit(cache=True)
@@ -82,10 +108,6 @@ def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
         for k in range(uint64(base + yhi * ow), uint64(base + oh * ow)):
             cf[k] = 0
         plane = (b * c + ch) * h * w
-        if sh == sw == 1 and ow == w:
-            _shifted_plane(xf, cf, plane, plane + h * w, base, ow, xlo, xhi, ylo, yhi,
-                           plane + (ylo - ph + i * dh) * w - xoff)
-            continue
         for oy in range(ylo, yhi):
             d = base + oy * ow
             s = plane + (oy * sh - ph + i * dh) * w + xlo * sw - xoff
@@ -146,6 +168,12 @@ def _im2col_par(x, col, kh, kw, sh, sw, ph, pw, dh, dw):
 
 
 @njit(cache=True, parallel=True)
+def _im2col_same_width_par(x, col, masks, zero, kh, kw, ph, pw, dh, dw):
+    for r in prange(col.shape[0] * kh * kw * x.shape[0]):
+        _im2col_same_width(x, col, masks, zero, kh, kw, ph, pw, dh, dw, r, r + 1)
+
+
+@njit(cache=True, parallel=True)
 def _col2im_par(col, gx, kh, kw, sh, sw, ph, pw, dh, dw):
     for r in prange(gx.shape[0] * gx.shape[1]):
         _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, r, r + 1)
@@ -159,13 +187,26 @@ def _run(serial, parallel, parallel_ok, units, *args):
         serial(*args, 0, units)
 
 
+@functools.lru_cache(maxsize=64)
+def _column_masks(oh, ow, w, kw, pw, dw):
+    """masks[j, oy*ow + ox] = 1 where tap column j of output column ox is inside the image."""
+    cols = np.arange(ow)[None, :] - pw + np.arange(kw)[:, None] * dw
+    masks = np.tile((cols >= 0) & (cols < w), (1, oh)).astype(np.uint8)
+    masks.flags.writeable = False
+    return masks
+
+
 @register("im2col", "numba")
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
     n, c, h, w = x.shape
     oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
     col = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    _run(_im2col, _im2col_par, col.size >= PARALLEL_MIN_ELEMENTS, c * kh * kw * n,
-         np.ascontiguousarray(x), col, kh, kw, sh, sw, ph, pw, dh, dw)
+    x, parallel = np.ascontiguousarray(x), col.size >= PARALLEL_MIN_ELEMENTS
+    if sh == sw == 1 and ow == w:
+        _run(_im2col_same_width, _im2col_same_width_par, parallel, c * kh * kw * n,
+             x, col, _column_masks(oh, ow, w, kw, pw, dw), x.dtype.type(0), kh, kw, ph, pw, dh, dw)
+    else:
+        _run(_im2col, _im2col_par, parallel, c * kh * kw * n, x, col, kh, kw, sh, sw, ph, pw, dh, dw)
     return col
 
 

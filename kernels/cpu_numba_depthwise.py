@@ -160,7 +160,8 @@ def depthwise_conv2d_backward_weight(gy, x, w_shape, kh, kw, sh, sw, ph, pw, dh,
     gw = np.zeros(w_shape, dtype=gy.dtype)
     gy, x = np.ascontiguousarray(gy), np.ascontiguousarray(x)
     if dw3.applies(kh, kw, sh, sw, ph, pw, dh, dw):
-        _run(dw3._backward_weight, dw3._backward_weight_par, _big(gy), w_shape[0], gy, x, gw, ph, pw)
+        _run(dw3._backward_weight, dw3._backward_weight_par, _big(gy), w_shape[0], gy, x, gw, ph, pw,
+             gy.dtype.type(0))
     else:
         _run(_backward_weight, _backward_weight_par, _big(gy), w_shape[0], gy, x, gw,
              kh, kw, sh, sw, ph, pw, dh, dw)

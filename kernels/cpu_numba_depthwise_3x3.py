@@ -51,13 +51,13 @@ def _taps(out, xs, wv, wp, count):
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def _dots(gs, xs, wp, count, acc):
+def _dots(gs, xs, wp, count, acc, zero):
     """acc[3i + j] += sum_q gs[q] * xs[q + i*wp + j] for q < count: nine running sums in one pass
     (reassociation lets LLVM keep vector partial sums)."""
     x0, x1, x2 = xs[0:], xs[1:], xs[2:]
     x3, x4, x5 = xs[wp:], xs[wp + 1:], xs[wp + 2:]
     x6, x7, x8 = xs[2 * wp:], xs[2 * wp + 1:], xs[2 * wp + 2:]
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = acc[0] * 0
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = zero
     for q in range(count):
         g = gs[q]
         a0 += g * x0[q]
@@ -119,7 +119,7 @@ def _backward_data(gy, w, gx, ph, pw, start, stop):
 
 
 @njit(cache=True)
-def _backward_weight(gy, x, gw, ph, pw, start, stop):
+def _backward_weight(gy, x, gw, ph, pw, zero, start, stop):
     # dW[oc, i, j] = sum over the batch of the dot product of gy's plane (on the padded grid,
     # zero junk columns) with the padded input plane shifted by (i, j)
     n, c, h, wd = x.shape
@@ -135,7 +135,7 @@ def _backward_weight(gy, x, gw, ph, pw, start, stop):
         for b in range(n):
             _pad_plane(xf, (b * c + oc // m) * h * wd, h, wd, xp, ph, pw, wp)
             _pad_plane(gf, (b * o + oc) * oh * ow, oh, ow, gp, 0, 0, wp)
-            _dots(gp, xp, wp, oh * wp, acc)
+            _dots(gp, xp, wp, oh * wp, acc, zero)
         for t in range(9):
             gw[oc, 0, t // 3, t % 3] = acc[t]
 
@@ -153,6 +153,6 @@ def _backward_data_par(gy, w, gx, ph, pw):
 
 
 @njit(cache=True, parallel=True)
-def _backward_weight_par(gy, x, gw, ph, pw):
+def _backward_weight_par(gy, x, gw, ph, pw, zero):
     for r in prange(gw.shape[0]):
-        _backward_weight(gy, x, gw, ph, pw, r, r + 1)
+        _backward_weight(gy, x, gw, ph, pw, zero, r, r + 1)

@@ -62,7 +62,7 @@ def test_im2col_col2im_parity(dtype, case, seed):
 
 
 # stride 1 with OW == W: the Numba im2col copies each tap's rows as one shifted block
-# (cpu_numba._shifted_plane); these geometries all take that path, including taps whose
+# (cpu_numba._im2col_same_width, edge columns masked); these geometries all take that path, including taps whose
 # block would start before the first input plane or end past the last one.
 SAME_WIDTH = [((1, 1, 1, 1), (3, 3, 1, 1, 1, 1, 1, 1)), ((2, 3, 5, 7), (3, 3, 1, 1, 1, 1, 1, 1)),
               ((3, 2, 6, 4), (5, 5, 1, 1, 2, 2, 1, 1)), ((2, 2, 7, 5), (3, 3, 1, 1, 2, 2, 2, 2)),
@@ -234,6 +234,22 @@ def test_depthwise_3x3_kernels_match_shift_and_add(shape, padding, multiplier, d
     w = rng.standard_normal((shape[1] * multiplier, 1, 3, 3)).astype(dtype)
     gy = rng.standard_normal((shape[0], w.shape[0]) + g.out_hw(*shape[2:])).astype(dtype)
     _check_depthwise_kernels(x, w, gy, geo, parallel, tol)
+
+
+def test_fast_paths_zero_with_a_real_zero():
+    # The same-width im2col writes zeros into a fresh np.empty buffer, and the 3x3 depthwise
+    # weight gradient restarts its running sums for every image: a "zero" made by multiplying
+    # whatever the buffer or the sums held by 0 is NaN when that was NaN or inf.
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    geo = (3, 3, 1, 1, 1, 1, 1, 1)
+    col = np.full((3, 3, 3, 2, 4, 5), np.nan, dtype=np.float32)
+    masks = cpu_numba._column_masks(4, 5, 5, 3, 1, 1)
+    cpu_numba._im2col_same_width(x, col, masks, np.float32(0), 3, 3, 1, 1, 1, 1, 0, col.shape[0] * 9 * 2)
+    want = get("im2col", "reference")(x, *geo)
+    assert np.array_equal(col, want) and not np.signbit(col[want == 0]).any()
+    big = np.full((2, 1, 4, 4), 1e30, dtype=np.float32)  # the first image's products overflow to inf
+    gw = get("depthwise_conv2d_backward_weight", "numba")(big, big, (1, 1, 3, 3), *geo)
+    assert np.isposinf(gw).all()
 
 
 def test_depthwise_3x3_path_covers_only_its_geometries():
