@@ -228,7 +228,6 @@ def _avgpool_bwd_separable_par(share, gx, gh, kh, sh, ph, sw, kw, pw, zero):
         _avgpool_bwd_separable(share, gx, gh, kh, sh, ph, sw, kw, pw, zero, r, r + 1)
 
 
-
 @register("avgpool2d_forward", "numba")
 def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     n, c, h, w = x.shape
