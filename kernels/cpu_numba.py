@@ -48,11 +48,11 @@ def _im2col_same_width(x, col, masks, zero, kh, kw, ph, pw, dh, dw, start, stop)
     the input rows shifted by a constant, so one flat copy moves them all (per-row copies were
     loop overhead, 1.6x slower). Output columns the shift wrapped into a neighbouring row are
     zeroed inside that copy by the tap column's mask (masks[j, oy*OW + ox] = 1 where input column
-    ox - pw + j*dw exists), which costs less than clearing them afterwards (0.23 -> 0.165 ms
+    ox - pw + j*dw exists), which costs less than clearing them afterwards (0.23 -> 0.16 ms
     on a (4, 64, 28, 28) 3x3 chunk). The unit index is decoded once and then counted."""
     n, c, h, w = x.shape
     oh, ow = col.shape[4], col.shape[5]
-    xf, cf = x.ravel(), col.ravel()
+    xf, cf, mf = x.ravel(), col.ravel(), masks.ravel()
     b, t = start % n, start // n
     j, t = t % kw, t // kw
     i, ch = t % kh, t // kh
@@ -70,14 +70,14 @@ def _im2col_same_width(x, col, masks, zero, kh, kw, ph, pw, dh, dw, start, stop)
         hi = max(lo, min(m, xf.size - src))
         cf[d:d + lo] = zero
         cf[d + hi:d + m] = zero
-        out, inp = cf[d + lo:d + hi], xf[src + lo:src + hi]
+        d0, s0, count = uint64(d + lo), uint64(src + lo), uint64(hi - lo)
         if xoff == 0:
-            for k in range(out.size):
-                out[k] = inp[k]
+            for k in range(count):
+                cf[d0 + k] = xf[s0 + k]
         else:
-            keep = masks[j, ylo * ow + lo:]
-            for k in range(out.size):
-                out[k] = inp[k] if keep[k] else zero
+            m0 = uint64((j * oh + ylo) * ow + lo)
+            for k in range(count):
+                cf[d0 + k] = xf[s0 + k] if mf[m0 + k] else zero
         b += 1
         if b == n:
             b, j = 0, j + 1
