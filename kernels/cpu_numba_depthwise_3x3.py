@@ -37,7 +37,7 @@ def _crop_plane(src, wp, dst, d, h, w, accumulate):
                 dst[o + k] = src[r + k]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _taps(out, xs, wv, wp, count):
     """out[q] = sum_{i,j} wv[3i + j] * xs[q + i*wp + j] for q < count. One view per tap, indexed
     from 0, so that LLVM sees nine unit-stride streams and vectorises the loop."""
@@ -50,7 +50,7 @@ def _taps(out, xs, wv, wp, count):
                   + w6 * x6[q] + w7 * x7[q] + w8 * x8[q])
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _dots(gs, xs, wp, count, acc, zero):
     """acc[3i + j] += sum_q gs[q] * xs[q + i*wp + j] for q < count: nine running sums in one pass
     (reassociation lets LLVM keep vector partial sums)."""
