@@ -18,10 +18,12 @@ SCRIPT = textwrap.dedent("""
     from tinygrad_img.kernels.geometry import out_size
 
     rng = np.random.default_rng(0)
-    # same-width im2col / col2im: taps whose block starts before the first plane or ends past the last
+    # shifted im2col (stride 1 same width, stride 2 on phase planes) / col2im: taps whose block
+    # starts before the first plane or ends past the last
     for shape, geo in [((1, 1, 1, 1), (3, 3, 1, 1, 1, 1, 1, 1)), ((2, 3, 5, 7), (3, 3, 1, 1, 1, 1, 1, 1)),
                        ((3, 2, 6, 4), (5, 5, 1, 1, 2, 2, 1, 1)), ((1, 2, 2, 3), (4, 5, 1, 1, 1, 2, 1, 1)),
-                       ((2, 1, 3, 2), (7, 7, 1, 1, 3, 3, 1, 1))]:
+                       ((2, 1, 3, 2), (7, 7, 1, 1, 3, 3, 1, 1)), ((1, 2, 2, 2), (3, 3, 2, 2, 1, 1, 1, 1)),
+                       ((1, 2, 8, 8), (7, 7, 2, 2, 3, 3, 1, 1)), ((2, 2, 6, 10), (3, 5, 2, 2, 2, 4, 2, 2))]:
         x = rng.standard_normal(shape).astype(np.float32)
         col = get("im2col", "numba")(x, *geo)
         get("col2im", "numba")(col, shape, *geo)

@@ -61,23 +61,41 @@ def test_im2col_col2im_parity(dtype, case, seed):
     np.testing.assert_array_equal(fast_col2im(col, shape, *geo), ref_col2im(col, shape, *geo))
 
 
-# stride 1 with OW == W: the Numba im2col copies each tap's rows as one shifted block
-# (cpu_numba._im2col_same_width, edge columns masked); these geometries all take that path, including taps whose
-# block would start before the first input plane or end past the last one.
+# stride 1 with OW == W, and stride 2 with W == 2*OW and H == 2*OH (on the phase planes
+# x[..., py::2, px::2]): the Numba im2col copies each tap's rows as one shifted block
+# (cpu_numba._im2col_shifted, edge columns masked); these geometries all take that path, including
+# taps whose block would start before the first plane or end past the last one.
 SAME_WIDTH = [((1, 1, 1, 1), (3, 3, 1, 1, 1, 1, 1, 1)), ((2, 3, 5, 7), (3, 3, 1, 1, 1, 1, 1, 1)),
               ((3, 2, 6, 4), (5, 5, 1, 1, 2, 2, 1, 1)), ((2, 2, 7, 5), (3, 3, 1, 1, 2, 2, 2, 2)),
               ((2, 3, 4, 6), (2, 3, 1, 1, 0, 1, 1, 1)), ((1, 2, 2, 3), (4, 5, 1, 1, 1, 2, 1, 1)),
               ((2, 1, 3, 3), (1, 1, 1, 1, 1, 0, 1, 1))]
+PHASE_PLANES = [((2, 3, 8, 6), (3, 3, 2, 2, 1, 1, 1, 1)), ((1, 2, 2, 2), (3, 3, 2, 2, 1, 1, 1, 1)),
+                ((2, 2, 4, 8), (1, 1, 2, 2, 0, 0, 1, 1)), ((1, 2, 8, 8), (7, 7, 2, 2, 3, 3, 1, 1)),
+                ((2, 2, 6, 10), (3, 5, 2, 2, 2, 4, 2, 2)), ((1, 3, 4, 4), (2, 2, 2, 2, 0, 0, 1, 1)),
+                ((2, 1, 6, 6), (4, 2, 2, 2, 1, 0, 1, 1))]
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-@pytest.mark.parametrize("shape,geo", SAME_WIDTH)
-def test_im2col_same_width_fast_path(shape, geo, parallel):
-    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
-    assert out_size(shape[3], geo[1], geo[3], geo[5], geo[7]) == shape[3]
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,geo", SAME_WIDTH + PHASE_PLANES)
+def test_im2col_shifted_fast_path(shape, geo, dtype, parallel):
+    x = np.random.default_rng(7).standard_normal(shape).astype(dtype)
+    x[0, 0, 0, 0], x[-1, -1, -1, -1] = np.nan, np.inf  # never where a zero belongs
+    kh, kw, s, _, ph, pw, dh, dw = geo
+    oh, ow = out_size(shape[2], kh, s, ph, dh), out_size(shape[3], kw, s, pw, dw)
+    assert (s == 1 and ow == shape[3]) or (s == 2 and (2 * oh, 2 * ow) == shape[2:])
     with _always_parallel() if parallel else contextlib.nullcontext():
         got = get("im2col", "numba")(x, *geo)
     np.testing.assert_array_equal(got, get("im2col", "reference")(x, *geo))
+
+
+def test_phase_split():
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 8)).astype(np.float32)
+    out = np.empty((4, 2, 3, 3, 4), dtype=np.float32)
+    cpu_numba._phase_split(x, np.empty((2, 2, 3, 3, 8), dtype=np.float32), out)
+    for py in range(2):
+        for px in range(2):
+            np.testing.assert_array_equal(out[2 * py + px], x[:, :, py::2, px::2])
 
 
 # The Numba avg-pool kernels are separable: the forward sums each input row's windows first, and
@@ -243,8 +261,9 @@ def test_fast_paths_zero_with_a_real_zero():
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
     geo = (3, 3, 1, 1, 1, 1, 1, 1)
     col = np.full((3, 3, 3, 2, 4, 5), np.nan, dtype=np.float32)
-    masks = cpu_numba._column_masks(4, 5, 5, 3, 1, 1)
-    cpu_numba._im2col_same_width(x, col, masks, np.float32(0), 3, 3, 1, 1, 1, 1, 0, col.shape[0] * 9 * 2)
+    table, masks = cpu_numba._shift_tables(cpu_numba._shift_taps(3, 3, 1, 1, 1, 1, 1), 4, 5)
+    cpu_numba._im2col_shifted(x.reshape(-1), x.reshape(1, 2, 3, 4, 5), col, table, masks, np.float32(0),
+                              0, col.shape[0] * 9 * 2)
     want = get("im2col", "reference")(x, *geo)
     assert np.array_equal(col, want) and not np.signbit(col[want == 0]).any()
     big = np.full((2, 1, 4, 4), 1e30, dtype=np.float32)  # the first image's products overflow to inf
