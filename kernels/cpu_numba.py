@@ -43,7 +43,7 @@ def _window(o, s, p, k, size):
 
 
 @njit(cache=True)
-def _im2col_shifted(xs, planes, col, taps, masks, zero, start, stop):
+def _im2col_shifted(planes, col, taps, masks, zero, start, stop):
     """im2col units [start, stop) when every tap reads a flat shift of a source plane whose rows
     are OW wide: stride 1 with OW == W (the planes of x), or stride 2 with W == 2*OW and H == 2*OH
     (the phase planes x[..., py::2, px::2] of _phase_split). ``planes`` is (phases, N, C, HS, OW);
@@ -55,7 +55,7 @@ def _im2col_shifted(xs, planes, col, taps, masks, zero, start, stop):
     (4, 64, 28, 28) 3x3 chunk). The unit index is decoded once and then counted."""
     n, hs = planes.shape[1], planes.shape[3]
     c, kh, kw, oh, ow = col.shape[0], col.shape[1], col.shape[2], col.shape[4], col.shape[5]
-    xf, cf, mf = xs.ravel(), col.ravel(), masks.ravel()
+    xf, cf, mf = planes.ravel(), col.ravel(), masks.ravel()
     b, t = start % n, start // n
     j, t = t % kw, t // kw
     i, ch = t % kh, t // kh
@@ -196,9 +196,9 @@ def _im2col_par(x, col, kh, kw, sh, sw, ph, pw, dh, dw):
 
 
 @njit(cache=True, parallel=True)
-def _im2col_shifted_par(xs, planes, col, taps, masks, zero):
+def _im2col_shifted_par(planes, col, taps, masks, zero):
     for r in prange(col.shape[0] * col.shape[1] * col.shape[2] * planes.shape[1]):
-        _im2col_shifted(xs, planes, col, taps, masks, zero, r, r + 1)
+        _im2col_shifted(planes, col, taps, masks, zero, r, r + 1)
 
 
 @njit(cache=True, parallel=True)
@@ -253,7 +253,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
         return col
     table, masks = _shift_tables(_shift_taps(kh, kw, sh, ph, pw, dh, dw), oh, ow)
     _run(_im2col_shifted, _im2col_shifted_par, parallel, c * kh * kw * n,
-         planes.reshape(-1), planes, col, table, masks, x.dtype.type(0))
+         planes, col, table, masks, x.dtype.type(0))
     return col
 
 

@@ -262,8 +262,7 @@ def test_fast_paths_zero_with_a_real_zero():
     geo = (3, 3, 1, 1, 1, 1, 1, 1)
     col = np.full((3, 3, 3, 2, 4, 5), np.nan, dtype=np.float32)
     table, masks = cpu_numba._shift_tables(cpu_numba._shift_taps(3, 3, 1, 1, 1, 1, 1), 4, 5)
-    cpu_numba._im2col_shifted(x.reshape(-1), x.reshape(1, 2, 3, 4, 5), col, table, masks, np.float32(0),
-                              0, col.shape[0] * 9 * 2)
+    cpu_numba._im2col_shifted(x.reshape(1, 2, 3, 4, 5), col, table, masks, np.float32(0), 0, col.shape[0] * 9 * 2)
     want = get("im2col", "reference")(x, *geo)
     assert np.array_equal(col, want) and not np.signbit(col[want == 0]).any()
     big = np.full((2, 1, 4, 4), 1e30, dtype=np.float32)  # the first image's products overflow to inf
