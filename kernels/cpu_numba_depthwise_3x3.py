@@ -37,13 +37,18 @@ def _crop_plane(src, wp, dst, d, h, w, accumulate):
                 dst[o + k] = src[r + k]
 
 
+@njit(cache=True, inline="always")
+def _tap_views(xs, wp):
+    """The nine views xs[i*wp + j:] of a padded plane: one unit-stride stream per tap, indexed
+    from 0, so that LLVM vectorises the loops that read them."""
+    return (xs[0:], xs[1:], xs[2:], xs[wp:], xs[wp + 1:], xs[wp + 2:],
+            xs[2 * wp:], xs[2 * wp + 1:], xs[2 * wp + 2:])
+
+
 @njit(cache=True, fastmath={"contract"})
 def _taps(out, xs, wv, wp, count):
-    """out[q] = sum_{i,j} wv[3i + j] * xs[q + i*wp + j] for q < count. One view per tap, indexed
-    from 0, so that LLVM sees nine unit-stride streams and vectorises the loop."""
-    x0, x1, x2 = xs[0:], xs[1:], xs[2:]
-    x3, x4, x5 = xs[wp:], xs[wp + 1:], xs[wp + 2:]
-    x6, x7, x8 = xs[2 * wp:], xs[2 * wp + 1:], xs[2 * wp + 2:]
+    """out[q] = sum_{i,j} wv[3i + j] * xs[q + i*wp + j] for q < count."""
+    x0, x1, x2, x3, x4, x5, x6, x7, x8 = _tap_views(xs, wp)
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7], wv[8]
     for q in range(count):
         out[q] = (w0 * x0[q] + w1 * x1[q] + w2 * x2[q] + w3 * x3[q] + w4 * x4[q] + w5 * x5[q]
@@ -54,9 +59,7 @@ def _taps(out, xs, wv, wp, count):
 def _dots(gs, xs, wp, count, acc, zero):
     """acc[3i + j] += sum_q gs[q] * xs[q + i*wp + j] for q < count: nine running sums in one pass
     (reassociation lets LLVM keep vector partial sums)."""
-    x0, x1, x2 = xs[0:], xs[1:], xs[2:]
-    x3, x4, x5 = xs[wp:], xs[wp + 1:], xs[wp + 2:]
-    x6, x7, x8 = xs[2 * wp:], xs[2 * wp + 1:], xs[2 * wp + 2:]
+    x0, x1, x2, x3, x4, x5, x6, x7, x8 = _tap_views(xs, wp)
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = zero
     for q in range(count):
         g = gs[q]
