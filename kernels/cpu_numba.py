@@ -215,6 +215,7 @@ def _run(serial, parallel, parallel_ok, units, *args):
         serial(*args, 0, units)
 
 
+@functools.lru_cache(maxsize=64)
 def _shift_taps(kh, kw, s, ph, pw, dh, dw):
     """(phase, dy, dx) of every tap on the stride-s phase planes (s = 1: x itself): input row
     s*oy - ph + i*dh = s*(oy + dy) + py, and likewise for columns."""
