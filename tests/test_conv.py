@@ -7,6 +7,7 @@ import tinygrad_img as tg
 import tinygrad_img.functional as F
 from tinygrad_img.kernels import registry
 from tinygrad_img.ops import conv as conv_ops
+from conv_oracle import conv_reference
 from torch_parity import check_parity, requires_torch, torch
 
 # (N, C, H, W, O, kernel, stride, padding, dilation, groups): kernels 1/2/3/5 and rectangular,
@@ -144,6 +145,35 @@ def test_chunked_im2col_equals_unchunked(case):
         conv_ops.set_im2col_limit(limit)
     for a, b in zip(whole, chunked):  # dW is summed chunk by chunk: rounding may differ
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+# groups-1 geometries for both routes of conv2d (one GEMM per sample on the arrays themselves, or
+# one batch-wide GEMM on transposed copies): 1x1 kernels (whose columns are the samples themselves),
+# a long reduction, a short one, strides and padding; 24x23 and 23x23 outputs pass _DIRECT_PIXELS.
+ROUTE_CASES = [GRID[0], GRID[2], GRID[4], GRID[5], (3, 20, 6, 5, 7, (3, 3), 1, 1, 1, 1),
+               (2, 6, 24, 23, 5, (1, 1), 1, 0, 1, 1), (3, 8, 47, 46, 4, (3, 3), 2, 1, 1, 1)]
+
+
+@pytest.mark.parametrize("direct_pixels", [0, 1 << 30], ids=["per-sample", "batch-wide"])
+@pytest.mark.parametrize("case", ROUTE_CASES)
+def test_conv2d_routes_match_oracle(case, direct_pixels, monkeypatch):
+    """Output and gradients of both routes, with bias, one sample per chunk and a non-contiguous
+    input, against the float64 oracle (kernels/reference.py's im2col/col2im and matmuls)."""
+    x, w, b = _arrays(case, np.random.default_rng(13))
+    s, p, d, g = case[6:]
+    monkeypatch.setattr(conv_ops, "_DIRECT_PIXELS", direct_pixels)
+    y = conv_reference(x, w, None, s, p, d, g)[0]
+    gy = np.cos(np.arange(y.size)).reshape(y.shape)
+    _, gx, gw = conv_reference(x, w, gy, s, p, d, g)
+    for limit in (conv_ops.get_im2col_limit(), 1):
+        monkeypatch.setattr(conv_ops, "_limit", limit)
+        xs = tg.Tensor(np.ascontiguousarray(x.transpose(1, 0, 2, 3)), dtype="float64", requires_grad=True)
+        ws, bs = (tg.Tensor(a, dtype="float64", requires_grad=True) for a in (w, b))
+        out = F.conv2d(xs.transpose(1, 0, 2, 3), ws, bs, s, p, d, g)
+        out.backward(tg.Tensor(gy, dtype="float64"))
+        for got, want in ((out, y + b[:, None, None]), (xs.grad.transpose(1, 0, 2, 3), gx), (ws.grad, gw),
+                          (bs.grad, gy.sum((0, 2, 3)))):
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
 
 
 def test_im2col_limit_must_be_positive():
