@@ -103,21 +103,25 @@ def test_phase_split():
 # into neighbouring rows and are recomputed; the backward does the same in reverse for
 # (stride, kernel, padding) along a row in SEPARABLE_BWD. Flat-path geometries (kh, kw, sh, sw,
 # ph, pw) first (rows 2 and 1 pixels wide among them), then ones that take the per-row forward /
-# tap-by-tap backward (W != s * OW, other row geometries, no window inside a row), then 1x1.
-AVG_SEPARABLE = [((4, 8, 28, 28), (3, 3, 2, 2, 1, 1)), ((2, 3, 8, 8), (2, 2, 2, 2, 0, 0)),
+# tap-by-tap backward (W != s * OW, other row geometries, no window inside a row), then 1x1, then
+# global windows (one window covering each plane: plane sums and fills), then a one-window pool
+# with padding, which is not global.
+AVG_PATHS = [((4, 8, 28, 28), (3, 3, 2, 2, 1, 1)), ((2, 3, 8, 8), (2, 2, 2, 2, 0, 0)),
                  ((2, 3, 6, 9), (3, 3, 1, 1, 1, 1)), ((1, 2, 1, 2), (3, 3, 2, 2, 1, 1)),
                  ((1, 1, 1, 2), (2, 2, 2, 2, 0, 0)), ((2, 2, 3, 1), (3, 3, 1, 1, 1, 1)),
                  ((3, 2, 5, 6), (3, 3, 2, 2, 1, 1)), ((2, 1, 4, 6), (5, 3, 1, 1, 2, 1)),
                  ((1, 2, 10, 10), (5, 5, 2, 2, 2, 2)), ((2, 2, 10, 10), (4, 4, 2, 2, 1, 1)),
                  ((2, 2, 9, 12), (4, 3, 2, 3, 2, 1)), ((2, 3, 7, 7), (3, 3, 2, 2, 1, 1)),
                  ((1, 2, 9, 9), (3, 3, 3, 3, 1, 1)), ((3, 1, 1, 2), (3, 3, 1, 1, 1, 1)),
-                 ((2, 2, 5, 5), (1, 1, 2, 2, 0, 0))]
+                 ((2, 2, 5, 5), (1, 1, 2, 2, 0, 0)), ((3, 4, 7, 7), (7, 7, 7, 7, 0, 0)),
+                 ((2, 3, 5, 6), (5, 6, 1, 1, 0, 0)), ((2, 2, 1, 1), (1, 1, 1, 1, 0, 0)),
+                 ((2, 2, 6, 6), (6, 6, 6, 6, 1, 1))]
 
 
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
-@pytest.mark.parametrize("shape,geo", AVG_SEPARABLE)
-def test_avgpool_separable_paths(shape, geo, dtype, tol, parallel):
+@pytest.mark.parametrize("shape,geo", AVG_PATHS)
+def test_avgpool_fast_paths(shape, geo, dtype, tol, parallel):
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape).astype(dtype)
     x[..., 0] += 100.0  # a first column that leaked into the previous row's last window shows
