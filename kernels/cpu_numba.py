@@ -244,15 +244,18 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
     oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
     col = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     x, parallel = np.ascontiguousarray(x), col.size >= PARALLEL_MIN_ELEMENTS
+    taps = _shift_taps(kh, kw, sh, ph, pw, dh, dw)
     if sh == sw == 1 and ow == w:
         planes = x.reshape(1, n, c, h, w)
-    elif sh == sw == 2 and h == 2 * oh and w == 2 * ow:
+    elif sh == sw == 2 and h == 2 * oh and w == 2 * ow and len({t[0] for t in taps}) == 4:
+        # (the split reads all of x: for kernels that use fewer phase planes, e.g. 1x1 / stride 2,
+        # the strided kernel below is faster, 0.09 ms against 0.18 ms on (4, 64, 56, 56))
         planes = np.empty((4, n, c, oh, ow), dtype=x.dtype)
         _phase_split(x, np.empty((2, n, c, oh, w), dtype=x.dtype), planes)
     else:
         _run(_im2col, _im2col_par, parallel, c * kh * kw * n, x, col, kh, kw, sh, sw, ph, pw, dh, dw)
         return col
-    table, masks = _shift_tables(_shift_taps(kh, kw, sh, ph, pw, dh, dw), oh, ow)
+    table, masks = _shift_tables(taps, oh, ow)
     _run(_im2col_shifted, _im2col_shifted_par, parallel, c * kh * kw * n,
          planes, col, table, masks, x.dtype.type(0))
     return col

@@ -63,8 +63,10 @@ def test_im2col_col2im_parity(dtype, case, seed):
 
 # stride 1 with OW == W, and stride 2 with W == 2*OW and H == 2*OH (on the phase planes
 # x[..., py::2, px::2]): the Numba im2col copies each tap's rows as one shifted block
-# (cpu_numba._im2col_shifted, edge columns masked); these geometries all take that path, including
-# taps whose block would start before the first plane or end past the last one.
+# (cpu_numba._im2col_shifted, edge columns masked); these geometries take that path, including
+# taps whose block would start before the first plane or end past the last one, except the 1x1 and
+# the dilation-2 stride-2 ones, whose taps read fewer than four phase planes: they check the
+# strided kernel that then runs instead of the split.
 SAME_WIDTH = [((1, 1, 1, 1), (3, 3, 1, 1, 1, 1, 1, 1)), ((2, 3, 5, 7), (3, 3, 1, 1, 1, 1, 1, 1)),
               ((3, 2, 6, 4), (5, 5, 1, 1, 2, 2, 1, 1)), ((2, 2, 7, 5), (3, 3, 1, 1, 2, 2, 2, 2)),
               ((2, 3, 4, 6), (2, 3, 1, 1, 0, 1, 1, 1)), ((1, 2, 2, 3), (4, 5, 1, 1, 1, 2, 1, 1)),
