@@ -3,7 +3,8 @@ cpu_numba_maxpool.py / cpu_numba_avgpool.py, depthwise convolution in cpu_numba_
 
 Each kernel is a serial loop over a range of independent units and has an
 opt-in ``prange`` driver (see PARALLEL_MIN_ELEMENTS). Units never share an output element:
-im2col's unit is one column row; col2im's and the pooling kernels' unit is one
+the general im2col's unit is one (n, c) image plane, which writes that plane's kh*kw column
+rows, the shifted im2col's is one column row; col2im's and the pooling kernels' unit is one
 (n, c) image plane, into which the unit gathers every contribution that lands
 there, so no ``prange`` iteration ever adds into memory another one writes.
 """
@@ -117,53 +118,71 @@ def _phase_split(x, rows, out):
 
 @njit(cache=True)
 def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
-    """im2col units [start, stop), any geometry: per valid output row, zero the columns whose
-    pixel lies in the padding and copy the others; source and destination offsets advance by a
-    row per step. Rows with no padded column (stride 1) are plain copies, which halved a valid
-    3x3 convolution's im2col (0.44 -> 0.22 ms on (4, 64, 28, 28)) against per-row index math."""
+    """im2col of the image planes [start, stop) (plane p = ch*N + b), any geometry. Each plane
+    serves all its taps in turn, so it is read from memory once and then from L1; every tap's
+    valid ranges and source offset are computed once per call, not per plane and tap (integer
+    divisions). Per valid output row: zero the columns that fall in the padding, copy the others;
+    offsets advance by a row per step. Rows with no padded column (stride 1) copy a multiple of
+    16 elements (no scalar remainder loop) where the excess lands in the tap's later valid rows,
+    which are written next (and the source stays inside x); the others copy exactly. Against one unit per column row
+    with per-row index math: (64, 32, 13, 13) valid 3x3 0.91 -> 0.73 ms, (64, 3, 32, 32) 0.26 ->
+    0.18 ms."""
     n, c, h, w = x.shape
     oh, ow = col.shape[4], col.shape[5]
     xf, cf = x.ravel(), col.ravel()
-    uow, usw, step = uint64(ow), uint64(sw), uint64(sh * w)
-    for r in range(start, stop):
-        b = r % n
-        t = r // n
-        j = t % kw
-        t = t // kw
-        i = t % kh
-        ch = t // kh
+    taps = kh * kw
+    table = np.empty((taps, 5), np.int64)  # ylo, yhi, xlo, xhi, offset of the first source pixel
+    for t in range(taps):
+        i, j = t // kw, t % kw
         xoff = pw - j * dw
         xlo, xhi = _valid(ow, sw, xoff, w)
         ylo, yhi = _valid(oh, sh, ph - i * dh, h)
-        base = r * oh * ow
-        for k in range(uint64(base), uint64(base + ylo * ow)):
-            cf[k] = 0
-        for k in range(uint64(base + yhi * ow), uint64(base + oh * ow)):
-            cf[k] = 0
-        # unsigned offsets: no negative-index wraparound test, so the copies vectorise
-        d = uint64(base + ylo * ow)
-        s = uint64((b * c + ch) * h * w + (ylo * sh - ph + i * dh) * w + xlo * sw - xoff)
-        if sw == 1 and xlo == 0 and xhi == ow:
-            for _ in range(yhi - ylo):
+        table[t, 0], table[t, 1], table[t, 2], table[t, 3] = ylo, yhi, xlo, xhi
+        table[t, 4] = (ylo * sh - ph + i * dh) * w + xlo * sw - xoff
+    uow, usw, step = uint64(ow), uint64(sw), uint64(sh * w)
+    wide, end = uint64((ow + 15) // 16 * 16), uint64(xf.size)
+    for p in range(start, stop):
+        ch, b = p // n, p % n
+        plane = (b * c + ch) * h * w
+        for t in range(taps):
+            ylo, yhi, xlo, xhi = table[t, 0], table[t, 1], table[t, 2], table[t, 3]
+            base = ((ch * taps + t) * n + b) * oh * ow
+            for k in range(uint64(base), uint64(base + ylo * ow)):
+                cf[k] = 0
+            for k in range(uint64(base + yhi * ow), uint64(base + oh * ow)):
+                cf[k] = 0
+            if yhi == ylo:
+                continue
+            # unsigned offsets: no negative-index wraparound test, so the copies vectorise
+            d, s = uint64(base + ylo * ow), uint64(plane + table[t, 4])
+            if sw == 1 and xlo == 0 and xhi == ow:
+                last = uint64(base + (yhi - 1) * ow)  # the excess must stay within the later rows
+                for _ in range(yhi - ylo - 1):
+                    if s + wide <= end and d + wide <= last + uow:
+                        for k in range(wide):
+                            cf[d + k] = xf[s + k]
+                    else:
+                        for k in range(uow):
+                            cf[d + k] = xf[s + k]
+                    d += uow
+                    s += step
                 for k in range(uow):
                     cf[d + k] = xf[s + k]
+                continue
+            lo, hi = uint64(xlo), uint64(xhi)
+            for _ in range(yhi - ylo):
+                for k in range(lo):
+                    cf[d + k] = 0
+                for k in range(hi, uow):
+                    cf[d + k] = 0
+                if sw == 1:
+                    for k in range(hi - lo):
+                        cf[d + lo + k] = xf[s + k]
+                else:
+                    for k in range(hi - lo):
+                        cf[d + lo + k] = xf[s + k * usw]
                 d += uow
                 s += step
-            continue
-        lo, hi = uint64(xlo), uint64(xhi)
-        for _ in range(yhi - ylo):
-            for k in range(lo):
-                cf[d + k] = 0
-            for k in range(hi, uow):
-                cf[d + k] = 0
-            if sw == 1:
-                for k in range(hi - lo):
-                    cf[d + lo + k] = xf[s + k]
-            else:
-                for k in range(hi - lo):
-                    cf[d + lo + k] = xf[s + k * usw]
-            d += uow
-            s += step
 
 
 @njit(cache=True, inline="always")
@@ -204,8 +223,8 @@ def _col2im(col, gx, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
 # (a column row or an image plane), so iterations never write the same memory.
 @njit(cache=True, parallel=True)
 def _im2col_par(x, col, kh, kw, sh, sw, ph, pw, dh, dw):
-    for r in prange(col.shape[0] * kh * kw * x.shape[0]):
-        _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, r, r + 1)
+    for p in prange(x.shape[0] * x.shape[1]):
+        _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, p, p + 1)
 
 
 @njit(cache=True, parallel=True)
@@ -266,7 +285,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
         planes = np.empty((4, n, c, oh, ow), dtype=x.dtype)
         _phase_split(x, np.empty((2, n, c, oh, w), dtype=x.dtype), planes)
     else:
-        _run(_im2col, _im2col_par, parallel, c * kh * kw * n, x, col, kh, kw, sh, sw, ph, pw, dh, dw)
+        _run(_im2col, _im2col_par, parallel, c * n, x, col, kh, kw, sh, sw, ph, pw, dh, dw)
         return col
     table, masks = _shift_tables(taps, oh, ow)
     _run(_im2col_shifted, _im2col_shifted_par, parallel, c * kh * kw * n,

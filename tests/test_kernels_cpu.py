@@ -284,16 +284,24 @@ def test_depthwise_3x3_path_covers_only_its_geometries():
         assert not applies(*geo), geo
 
 
-def test_numba_im2col_units_write_only_their_own_row():
-    # A dilated 'same' 3x3 conv on a height-1 map: most taps have no valid output row; each
-    # unit of the (parallel) driver must still leave every other unit's row untouched.
-    x = np.arange(1, 4, dtype=np.float32).reshape(1, 1, 1, 3)
-    geo = (3, 3, 1, 1, 2, 2, 2, 2)  # kh kw sh sw ph pw dh dw
-    oh, ow = out_size(1, 3, 1, 2, 2), out_size(3, 3, 1, 2, 2)
-    expected = get("im2col", "reference")(x, *geo).reshape(9, -1)
-    for r in range(9):
-        col = np.full((1, 3, 3, 1, oh, ow), np.nan, np.float32)
-        cpu_numba._im2col(x, col, *geo, r, r + 1)
-        rows = col.reshape(9, -1)
-        np.testing.assert_array_equal(rows[r], expected[r])
-        assert np.isnan(np.delete(rows, r, axis=0)).all(), f"unit {r} wrote outside its row"
+def test_numba_im2col_units_write_only_their_own_rows():
+    # A dilated 'same' 3x3 conv on height-1 maps: most taps have no valid output row; rows with no
+    # padded column (stride 1) are copied 16 elements at a time, spilling into the tap's next rows.
+    # Each unit (one (n, c) plane) of the (parallel) driver must write its own kh*kw column rows
+    # and leave every other plane's rows untouched.
+    # The last geometry's taps 0 and 2 have a zero row below / above their valid rows, which the
+    # excess of a row copy must not overwrite.
+    for shape, geo in [((2, 2, 1, 3), (3, 3, 1, 1, 2, 2, 2, 2)), ((2, 2, 3, 3), (2, 2, 1, 1, 0, 0, 1, 1)),
+                       ((2, 2, 8, 5), (3, 1, 1, 1, 1, 0, 1, 1))]:  # geo: kh kw sh sw ph pw dh dw
+        xs = np.arange(1, np.prod(shape) + 1, dtype=np.float32).reshape(shape)
+        n, c, h, w = shape
+        oh, ow = out_size(h, geo[0], 1, geo[4], geo[6]), out_size(w, geo[1], 1, geo[5], geo[7])
+        taps = geo[0] * geo[1]
+        expected = get("im2col", "reference")(xs, *geo).reshape(c * taps * n, -1)
+        for p in range(n * c):
+            col = np.full((c, geo[0], geo[1], n, oh, ow), np.nan, np.float32)
+            cpu_numba._im2col(xs, col, *geo, p, p + 1)
+            rows = col.reshape(c * taps * n, -1)
+            own = [(p // n * taps + t) * n + p % n for t in range(taps)]
+            np.testing.assert_array_equal(rows[own], expected[own])
+            assert np.isnan(np.delete(rows, own, axis=0)).all(), f"plane {p} wrote outside its rows"
