@@ -117,6 +117,21 @@ def _phase_split(x, rows, out):
 
 
 @njit(cache=True)
+def _tap_table(oh, ow, h, w, kh, kw, sh, sw, ph, pw, dh, dw):
+    """Per tap t = i*kw + j: the valid output rows [ylo, yhi) and columns [xlo, xhi) (those whose
+    pixel lies inside the image) and the offset in its plane of the pixel at (ylo, xlo)."""
+    table = np.empty((kh * kw, 5), np.int64)
+    for t in range(kh * kw):
+        i, j = t // kw, t % kw
+        xoff = pw - j * dw
+        xlo, xhi = _valid(ow, sw, xoff, w)
+        ylo, yhi = _valid(oh, sh, ph - i * dh, h)
+        table[t, 0], table[t, 1], table[t, 2], table[t, 3] = ylo, yhi, xlo, xhi
+        table[t, 4] = (ylo * sh - ph + i * dh) * w + xlo * sw - xoff
+    return table
+
+
+@njit(cache=True)
 def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
     """im2col of the image planes [start, stop) (plane p = ch*N + b), any geometry. Each plane
     serves all its taps in turn, so it is read from memory once and then from L1; every tap's
@@ -131,14 +146,7 @@ def _im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, start, stop):
     oh, ow = col.shape[4], col.shape[5]
     xf, cf = x.ravel(), col.ravel()
     taps = kh * kw
-    table = np.empty((taps, 5), np.int64)  # ylo, yhi, xlo, xhi, offset of the first source pixel
-    for t in range(taps):
-        i, j = t // kw, t % kw
-        xoff = pw - j * dw
-        xlo, xhi = _valid(ow, sw, xoff, w)
-        ylo, yhi = _valid(oh, sh, ph - i * dh, h)
-        table[t, 0], table[t, 1], table[t, 2], table[t, 3] = ylo, yhi, xlo, xhi
-        table[t, 4] = (ylo * sh - ph + i * dh) * w + xlo * sw - xoff
+    table = _tap_table(oh, ow, h, w, kh, kw, sh, sw, ph, pw, dh, dw)
     uow, usw, step = uint64(ow), uint64(sw), uint64(sh * w)
     wide, end = uint64((ow + 15) // 16 * 16), uint64(xf.size)
     for p in range(start, stop):
