@@ -3,10 +3,10 @@ serial-kernel + opt-in ``prange`` driver scheme). A unit is one (n, c) image pla
 every contribution that lands in its own output plane.
 """
 import numpy as np
-from numba import njit, prange, uint64
+from numba import int64, njit, prange, uint64
 
 from . import cpu_numba
-from .cpu_numba import _run, _window
+from .cpu_numba import _run, _valid, _window
 from .geometry import out_size
 from .registry import register
 
@@ -44,12 +44,72 @@ def _maxpool_2x2(x, y, argmax, start, stop):
                 af[d + ox] = arg
 
 
+# Output rows at least this wide take the row kernel (_maxpool_rows); for narrower ones its per-row
+# work costs more than it saves (a 7x7 global pool ran 2.3x, 3x3/s2 on 27x27 1.4x slower).
+ROW_KERNEL_MIN_WIDTH = 16
+
+
+@njit(cache=True)
+def _maxpool_rows(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
+    """Max pooling a whole output row at a time: the row starts from each window's first pixel,
+    then every (input row, tap column) pair updates all the outputs it reaches in one loop. The
+    outputs' compare chains are independent, so LLVM vectorises across them; per output, the
+    window's pixels are still visited in row-major order, so ties and NaNs resolve as in the
+    reference. With a stride, each input row is first split into its stride phases (row[q::sw]),
+    where a tap column reads contiguously. (4, 64, 56, 56) 3x3/s2/p1 5.5 -> 2.2 ms, (4, 64, 28, 28)
+    3x3/s1/p1 5.0 -> 1.3 ms against the per-output kernel, whose 9-step chains ran one at a time."""
+    h, w = x.shape[2], x.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    xf, yf, af = x.ravel(), y.ravel(), argmax.ravel()
+    phase_len = (w + sw - 1) // sw
+    taps = np.empty((kw, 4), np.int64)  # valid outputs [lo, hi), phase, shift within the phase
+    for j in range(kw):
+        lo, hi = _valid(ow, sw, pw - j, w)
+        taps[j, 0], taps[j, 1], taps[j, 2], taps[j, 3] = lo, hi, (j - pw) % sw, (j - pw) // sw
+    split = np.empty(sw * phase_len, x.dtype)
+    usw, uow = uint64(sw), uint64(ow)
+    for r in range(start, stop):
+        xb, yb = r * h * w, r * oh * ow
+        for oy in range(oh):
+            ylo, yhi = max(oy * sh - ph, 0), min(oy * sh - ph + kh, h)
+            d = uint64(yb + oy * ow)
+            for ox in range(ow):
+                first = ylo * w + max(ox * sw - pw, 0)
+                yf[d + uint64(ox)] = xf[xb + first]
+                af[d + uint64(ox)] = first
+            yv, av = yf[d:d + uow], af[d:d + uow]
+            for iy in range(ylo, yhi):
+                row = uint64(xb + iy * w)
+                if sw == 1:
+                    src = xf[row:row + uint64(w)]
+                else:
+                    for q in range(sw):
+                        for k in range(uint64((w - q + sw - 1) // sw)):
+                            split[uint64(q * phase_len) + k] = xf[row + uint64(q) + k * usw]
+                    src = split
+                for j in range(kw):
+                    lo, hi, q, shift = taps[j, 0], taps[j, 1], taps[j, 2], taps[j, 3]
+                    s0 = uint64(q * phase_len + lo + shift)
+                    a0 = iy * w + (lo + shift) * sw + q  # the x index read for output lo
+                    ulo = uint64(lo)
+                    for k in range(uint64(hi - lo)):
+                        v = src[s0 + k]
+                        o = ulo + k
+                        best = yv[o]
+                        b = _better(v, best)
+                        yv[o] = v if b else best
+                        av[o] = a0 + int64(k) * sw if b else av[o]
+
+
 # The kernels index with uint64: Numba tests every signed index for negative
 # wraparound, which ran these loops 2-4x slower.
 @njit(cache=True)
 def _maxpool_fwd(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop):
     if kh == kw == sh == sw == 2 and ph == pw == 0:
         _maxpool_2x2(x, y, argmax, start, stop)
+        return
+    if y.shape[3] >= ROW_KERNEL_MIN_WIDTH:
+        _maxpool_rows(x, y, argmax, kh, kw, sh, sw, ph, pw, start, stop)
         return
     h, w = x.shape[2], x.shape[3]
     oh, ow = y.shape[2], y.shape[3]

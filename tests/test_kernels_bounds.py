@@ -1,7 +1,7 @@
 """The flat-loop Numba kernels read and write only inside their arrays.
 
-Several kernels (same-width and row-stepping im2col, separable and global avg-pool, fused 3x3
-depthwise) run long loops over many rows and rely on clamped ranges to stay inside the arrays at the first and
+Several kernels (same-width and row-stepping im2col, separable and global avg-pool, max-pool
+rows, fused 3x3 depthwise) run long loops over many rows and rely on clamped ranges to stay inside the arrays at the first and
 last planes; an overrun there reads neighbouring memory whose values are then masked or
 recomputed, so the parity tests cannot see it. Here the kernels run in a fresh process with
 Numba's bounds checking on (and an empty cache, so that they are compiled with it), where any
@@ -39,6 +39,11 @@ SCRIPT = textwrap.dedent("""
         x = rng.standard_normal(shape).astype(np.float32)
         y = get("avgpool2d_forward", "numba")(x, *geo, True)
         get("avgpool2d_backward", "numba")(y, shape, *geo, False)
+    # max pooling's row kernel (output rows >= 16 wide), strides 1-3, padding
+    for shape, geo in [((2, 3, 5, 40), (3, 3, 2, 2, 1, 1)), ((1, 2, 7, 50), (2, 3, 3, 3, 1, 1)),
+                       ((1, 2, 9, 20), (5, 5, 1, 1, 2, 2))]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        get("maxpool2d_forward", "numba")(x, *geo)
     # fused 3x3 depthwise, every padding, planes down to 1x1, filter multiplier 2
     for shape, (ph, pw) in [((2, 2, 1, 1), (1, 1)), ((1, 2, 2, 5), (0, 2)), ((2, 2, 6, 6), (2, 0)),
                             ((1, 1, 3, 3), (0, 0)), ((1, 2, 3, 1), (1, 2))]:

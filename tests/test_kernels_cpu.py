@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 import tinygrad_img as tg
 import tinygrad_img.functional as F
-from tinygrad_img.kernels import cpu_numba, cpu_numba_depthwise_3x3, get, lookup, registry
+from tinygrad_img.kernels import cpu_numba, cpu_numba_depthwise_3x3, cpu_numba_maxpool, get, lookup, registry
 from tinygrad_img.kernels.geometry import out_size
 from tinygrad_img.ops import depthwise
 from tinygrad_img.ops.conv import Geometry
@@ -140,6 +140,32 @@ def test_avgpool_fast_paths(shape, geo, dtype, tol, parallel):
         want = get("avgpool2d_backward", "reference")(gy, shape, *geo, include)
         assert got.dtype == dtype and got.shape == shape
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+# Max-pool geometries (kh, kw, sh, sw, ph, pw) whose output rows are at least
+# cpu_numba_maxpool.ROW_KERNEL_MIN_WIDTH wide, so the row kernel runs: strides 1, 2, 3 (the
+# stride-phase split), padding, kernel != stride, rectangular windows.
+MAXPOOL_ROWS = [((2, 3, 5, 40), (3, 3, 2, 2, 1, 1)), ((2, 2, 6, 34), (3, 3, 1, 1, 1, 1)),
+                ((1, 2, 7, 50), (2, 3, 3, 3, 1, 1)), ((2, 2, 4, 33), (3, 2, 1, 2, 1, 1)),
+                ((1, 2, 9, 20), (5, 5, 1, 1, 2, 2)), ((1, 1, 3, 64), (1, 4, 1, 4, 0, 0))]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,geo", MAXPOOL_ROWS)
+def test_maxpool_row_kernel(shape, geo, dtype, parallel):
+    kh, kw, sh, sw, ph, pw = geo
+    assert out_size(shape[3], kw, sw, pw) >= cpu_numba_maxpool.ROW_KERNEL_MIN_WIDTH
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[rng.random(shape) < 0.3] = 0.5  # ties: the first maximum in row-major order wins
+    x[rng.random(shape) < 0.05] = np.nan  # NaN wins, the last one of a window
+    x[rng.random(shape) < 0.05] = -np.inf
+    with _always_parallel() if parallel else contextlib.nullcontext():
+        y, arg = get("maxpool2d_forward", "numba")(x, *geo)
+    want_y, want_arg = get("maxpool2d_forward", "reference")(x, *geo)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(arg, want_arg)
 
 
 @settings(max_examples=10, deadline=None)
