@@ -147,7 +147,7 @@ def _direct_pointwise(geo, out_hw):
 
 def _direct_forward(c, geo, out_hw):
     """Whether the forward runs one GEMM per sample straight into y."""
-    return geo.groups == 1 and _per_sample(c, geo) or _direct_pointwise(geo, out_hw)
+    return _per_sample(c, geo) or _direct_pointwise(geo, out_hw)
 
 
 def conv2d_forward(x, w, geo, b=None):
