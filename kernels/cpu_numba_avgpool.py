@@ -116,6 +116,22 @@ def _avgpool_bwd(share, gx, kh, kw, sh, sw, ph, pw, start, stop):
 
 
 @njit(cache=True)
+def _avgpool_2x2(x, y, div, start, stop):
+    """The common 2x2 / stride 2 / unpadded average (every window has 4 pixels) in one pass:
+    (4, 64, 56, 56) 0.30 -> 0.10 ms against the separable kernel's two passes."""
+    h, w = x.shape[2], x.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    xf, yf = x.ravel(), y.ravel()
+    for r in range(start, stop):
+        for oy in range(oh):
+            a = xf[uint64(r * h * w + 2 * oy * w):]
+            b = a[uint64(w):]
+            d = yf[uint64(r * oh * ow + oy * ow):]
+            for ox in range(ow):
+                d[ox] = ((a[2 * ox] + a[2 * ox + 1]) + (b[2 * ox] + b[2 * ox + 1])) / div
+
+
+@njit(cache=True)
 def _plane_sums(x, y, div, start, stop):
     """y[r] = the sum of plane r / div: pooling whose one window covers the whole plane (global
     average pooling, e.g. 7x7 on 7x7), where the separable passes are all loop overhead."""
@@ -254,6 +270,18 @@ def _plane_fill_par(share, gx):
         _plane_fill(share, gx, r, r + 1)
 
 
+@njit(cache=True, parallel=True)
+def _avgpool_2x2_par(x, y, div):
+    for r in prange(x.shape[0] * x.shape[1]):
+        _avgpool_2x2(x, y, div, r, r + 1)
+
+
+def _two_by_two(kh, kw, sh, sw, ph, pw):
+    """2x2 / stride 2 / unpadded: the forward's one-pass kernel (its backward is the separable
+    (2, 2, 0) one: a one-pass spread measured no faster, 0.075 vs 0.085 ms)."""
+    return kh == kw == sh == sw == 2 and ph == pw == 0
+
+
 def _global(shape, kh, kw, ph, pw, oh, ow):
     """Whether the one window of each plane covers the whole plane (global pooling)."""
     return oh == ow == 1 and ph == pw == 0 and kh >= shape[2] and kw >= shape[3]
@@ -273,6 +301,9 @@ def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     parallel = x.size >= cpu_numba.PARALLEL_MIN_ELEMENTS
     if _global(x.shape, kh, kw, ph, pw, *y.shape[2:]):
         _run(_plane_sums, _plane_sums_par, parallel, n * c, np.ascontiguousarray(x), y, div[0, 0])
+        return y
+    if _two_by_two(kh, kw, sh, sw, ph, pw):
+        _run(_avgpool_2x2, _avgpool_2x2_par, parallel, n * c, np.ascontiguousarray(x), y, x.dtype.type(4))
         return y
     hs = np.empty((n, c, h, y.shape[3]), dtype=x.dtype)
     _run(_avgpool_fwd, _avgpool_fwd_par, parallel, n * c, np.ascontiguousarray(x), y, hs, div,

@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent("""
     for shape, geo in [((2, 3, 8, 8), (3, 3, 2, 2, 1, 1)), ((1, 2, 1, 2), (3, 3, 2, 2, 1, 1)),
                        ((2, 2, 3, 1), (3, 3, 1, 1, 1, 1)), ((1, 1, 1, 2), (2, 2, 2, 2, 0, 0)),
                        ((2, 3, 6, 9), (3, 3, 1, 1, 1, 1)), ((2, 2, 7, 7), (3, 3, 2, 2, 1, 1)),
-                       ((2, 3, 7, 7), (7, 7, 7, 7, 0, 0))]:
+                       ((2, 3, 7, 7), (7, 7, 7, 7, 0, 0)), ((2, 3, 7, 9), (2, 2, 2, 2, 0, 0))]:
         x = rng.standard_normal(shape).astype(np.float32)
         y = get("avgpool2d_forward", "numba")(x, *geo, True)
         get("avgpool2d_backward", "numba")(y, shape, *geo, False)

@@ -107,7 +107,8 @@ def test_phase_split():
 # ph, pw) first (rows 2 and 1 pixels wide among them), then ones that take the per-row forward /
 # tap-by-tap backward (W != s * OW, other row geometries, no window inside a row), then 1x1, then
 # global windows (one window covering each plane: plane sums and fills), then a one-window pool
-# with padding, which is not global.
+# with padding, which is not global, then 2x2 / stride 2 / unpadded (one-pass forward) on planes
+# with an odd height and width, whose last row and column no window covers.
 AVG_PATHS = [((4, 8, 28, 28), (3, 3, 2, 2, 1, 1)), ((2, 3, 8, 8), (2, 2, 2, 2, 0, 0)),
                  ((2, 3, 6, 9), (3, 3, 1, 1, 1, 1)), ((1, 2, 1, 2), (3, 3, 2, 2, 1, 1)),
                  ((1, 1, 1, 2), (2, 2, 2, 2, 0, 0)), ((2, 2, 3, 1), (3, 3, 1, 1, 1, 1)),
@@ -117,7 +118,8 @@ AVG_PATHS = [((4, 8, 28, 28), (3, 3, 2, 2, 1, 1)), ((2, 3, 8, 8), (2, 2, 2, 2, 0
                  ((1, 2, 9, 9), (3, 3, 3, 3, 1, 1)), ((3, 1, 1, 2), (3, 3, 1, 1, 1, 1)),
                  ((2, 2, 5, 5), (1, 1, 2, 2, 0, 0)), ((3, 4, 7, 7), (7, 7, 7, 7, 0, 0)),
                  ((2, 3, 5, 6), (5, 6, 1, 1, 0, 0)), ((2, 2, 1, 1), (1, 1, 1, 1, 0, 0)),
-                 ((2, 2, 6, 6), (6, 6, 6, 6, 1, 1))]
+                 ((2, 2, 6, 6), (6, 6, 6, 6, 1, 1)), ((2, 3, 7, 9), (2, 2, 2, 2, 0, 0)),
+                 ((1, 2, 5, 4), (2, 2, 2, 2, 0, 0)), ((2, 1, 4, 35), (2, 2, 2, 2, 0, 0))]
 
 
 @pytest.mark.parametrize("parallel", [False, True])
