@@ -149,7 +149,8 @@ def test_avgpool_fast_paths(shape, geo, dtype, tol, parallel):
 # stride-phase split), padding, kernel != stride, rectangular windows.
 MAXPOOL_ROWS = [((2, 3, 5, 40), (3, 3, 2, 2, 1, 1)), ((2, 2, 6, 34), (3, 3, 1, 1, 1, 1)),
                 ((1, 2, 7, 50), (2, 3, 3, 3, 1, 1)), ((2, 2, 4, 33), (3, 2, 1, 2, 1, 1)),
-                ((1, 2, 9, 20), (5, 5, 1, 1, 2, 2)), ((1, 1, 3, 64), (1, 4, 1, 4, 0, 0))]
+                ((1, 2, 9, 20), (5, 5, 1, 1, 2, 2)), ((1, 1, 3, 64), (1, 4, 1, 4, 0, 0)),
+                ((2, 2, 21, 21), (3, 3, 2, 2, 0, 0))]
 
 
 @pytest.mark.parametrize("parallel", [False, True])
