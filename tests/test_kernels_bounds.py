@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent("""
         x = rng.standard_normal(shape).astype(np.float32)
         y = get("avgpool2d_forward", "numba")(x, *geo, True)
         get("avgpool2d_backward", "numba")(y, shape, *geo, False)
-    # max pooling's row kernel (output rows >= 16 wide), strides 1-3, padding
+    # max pooling's row kernel (output rows >= ROW_KERNEL_MIN_WIDTH wide), strides 1-3, padding
     for shape, geo in [((2, 3, 5, 40), (3, 3, 2, 2, 1, 1)), ((1, 2, 7, 50), (2, 3, 3, 3, 1, 1)),
                        ((1, 2, 9, 20), (5, 5, 1, 1, 2, 2))]:
         x = rng.standard_normal(shape).astype(np.float32)
