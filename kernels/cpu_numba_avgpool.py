@@ -297,14 +297,15 @@ def _avgpool_bwd_separable_par(share, gx, gh, kh, sh, ph, sw, kw, pw, zero):
 def avgpool2d_forward(x, kh, kw, sh, sw, ph, pw, count_include_pad):
     n, c, h, w = x.shape
     y = np.empty((n, c, out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)), dtype=x.dtype)
-    div = avg_divisor(x.shape, kh, kw, sh, sw, ph, pw, count_include_pad, x.dtype)
     parallel = x.size >= cpu_numba.PARALLEL_MIN_ELEMENTS
+    # both special cases are unpadded: every window holds kh*kw pixels, whatever count_include_pad
     if _global(x.shape, kh, kw, ph, pw, *y.shape[2:]):
-        _run(_plane_sums, _plane_sums_par, parallel, n * c, np.ascontiguousarray(x), y, div[0, 0])
+        _run(_plane_sums, _plane_sums_par, parallel, n * c, np.ascontiguousarray(x), y, x.dtype.type(kh * kw))
         return y
     if _two_by_two(kh, kw, sh, sw, ph, pw):
         _run(_avgpool_2x2, _avgpool_2x2_par, parallel, n * c, np.ascontiguousarray(x), y, x.dtype.type(4))
         return y
+    div = avg_divisor(x.shape, kh, kw, sh, sw, ph, pw, count_include_pad, x.dtype)
     hs = np.empty((n, c, h, y.shape[3]), dtype=x.dtype)
     _run(_avgpool_fwd, _avgpool_fwd_par, parallel, n * c, np.ascontiguousarray(x), y, hs, div,
          kh, kw, sh, sw, ph, pw)

@@ -228,9 +228,10 @@ def conv2d_backward_data(gy, w, x_shape, geo):
     gx = xp.empty(x_shape, dtype=gy.dtype)
     wt = w.reshape(g, o // g, -1).swapaxes(-1, -2)
     col2im = registry.lookup("col2im", device_of(gy))
+    direct = _direct_pointwise(geo, gy.shape[2:])
     for s in _chunks(xp, n, _sample_bytes(c, geo, gy.shape[2:], gy.itemsize)):
         nb = s.stop - s.start
-        if _direct_pointwise(geo, gy.shape[2:]):  # dx_n = W^T gy_n, straight into gx
+        if direct:  # dx_n = W^T gy_n, straight into gx
             xp.matmul(wt[0], gy[s].reshape(nb, o, -1), out=gx[s].reshape(nb, c, -1))
             continue
         gcol = xp.matmul(wt, _by_group(gy[s], g))
