@@ -146,11 +146,12 @@ def test_avgpool_fast_paths(shape, geo, dtype, tol, parallel):
 
 # Max-pool geometries (kh, kw, sh, sw, ph, pw) whose output rows are at least
 # cpu_numba_maxpool.ROW_KERNEL_MIN_WIDTH wide, so the row kernel runs: strides 1, 2, 3 (the
-# stride-phase split), padding, kernel != stride, rectangular windows.
+# stride-phase split), padding, kernel != stride, rectangular windows, and 2x2 / stride 2 on rows
+# of 16 or more outputs (narrower ones take the unrolled 2x2 kernel).
 MAXPOOL_ROWS = [((2, 3, 5, 40), (3, 3, 2, 2, 1, 1)), ((2, 2, 6, 34), (3, 3, 1, 1, 1, 1)),
                 ((1, 2, 7, 50), (2, 3, 3, 3, 1, 1)), ((2, 2, 4, 33), (3, 2, 1, 2, 1, 1)),
                 ((1, 2, 9, 20), (5, 5, 1, 1, 2, 2)), ((1, 1, 3, 64), (1, 4, 1, 4, 0, 0)),
-                ((2, 2, 21, 21), (3, 3, 2, 2, 0, 0))]
+                ((2, 2, 21, 21), (3, 3, 2, 2, 0, 0)), ((2, 2, 5, 37), (2, 2, 2, 2, 0, 0))]
 
 
 @pytest.mark.parametrize("parallel", [False, True])
