@@ -2,6 +2,8 @@
 flag, the autotune candidates, the emulator's ``__float_to_tf32`` against NumPy references,
 its wmma mock against NumPy, and the kernel run through the real wrapper in the C++ emulator
 (tests/cuda_emulator.py) against the float64 oracle and a NumPy emulation of TF32."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -157,16 +159,23 @@ def test_cuda_include_dir_prefers_headers_of_nvrtcs_version(tmp_path):
     assert cl.cuda_include_dir(order) == dirs["cuda13"]
 
 
+@contextlib.contextmanager
+def _conv_settings(gpu, algorithm, tf32):
+    """Force the conv algorithm and the TF32 flag inside the block, then restore both."""
+    prev, prev_tf32 = gpu.set_conv_algorithm(algorithm), gpu.set_conv_tf32(tf32)
+    try:
+        yield
+    finally:
+        gpu.set_conv_algorithm(prev)
+        gpu.set_conv_tf32(prev_tf32)
+
+
 def _timed_candidates(gpu, monkeypatch, x, w, flag):
     """The algorithms the forward's autotuner times (a fake timer), and its cache key."""
     gpu.autotune.clear()
     monkeypatch.setattr(gpu, "time_gpu", lambda fn: 1.0)
-    prev, prev_tf32 = gpu.set_conv_algorithm("auto"), gpu.set_conv_tf32(flag)
-    try:
+    with _conv_settings(gpu, "auto", flag):
         cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 1)
-    finally:
-        gpu.set_conv_algorithm(prev)
-        gpu.set_conv_tf32(prev_tf32)
     (key, times), = gpu.autotune.timings.items()
     return sorted(times), key
 
@@ -212,28 +221,22 @@ def test_tf32_without_mma_h_is_skipped_not_fatal(gpu, monkeypatch):
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((1, 2, 6, 6)).astype(np.float32), rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
     assert _timed_candidates(gpu, monkeypatch, x, w, True)[0] == ["im2col", "implicit_128", "implicit_64"]
-    prev, prev_tf32 = gpu.set_conv_algorithm("implicit_tf32"), gpu.set_conv_tf32(True)
     try:
-        with pytest.raises(ValueError, match="'implicit_tf32' is forced but no CUDA include directory holds mma.h"):
+        with _conv_settings(gpu, "implicit_tf32", True), \
+                pytest.raises(ValueError, match="'implicit_tf32' is forced but no CUDA include directory holds mma.h"):
             cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 1)
     finally:
-        gpu.set_conv_algorithm(prev)
-        gpu.set_conv_tf32(prev_tf32)
         cuda_conv._tf32_device_problem.cache_clear()  # forget the patched answer
 
 
 def test_forcing_tf32_needs_the_flag(gpu):
     x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32)
-    prev, prev_tf32 = gpu.set_conv_algorithm("implicit_tf32"), gpu.set_conv_tf32(False)
-    try:
+    with _conv_settings(gpu, "implicit_tf32", False):
         with pytest.raises(ValueError, match="conv2d: algorithm 'implicit_tf32' is forced but TF32 is off"):
             cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 1)
         gpu.set_conv_tf32(True)
         y64 = cuda_conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, 1, 0, 1, 1)
         gx = cuda_conv.conv2d_backward_data(np.ones((1, 3, 3, 3), np.float32), w, x.shape, 1, 0, 1, 1)
-    finally:
-        gpu.set_conv_algorithm(prev)
-        gpu.set_conv_tf32(prev_tf32)
     assert y64.dtype == np.float64 and np.all(y64 == 18.0)  # float64 stays exact (im2col)
     assert gx.dtype == np.float32 and gx[0, 0, 2, 2] == 27.0  # backward: the FP32 "implicit" kernel
 
@@ -255,12 +258,8 @@ def test_tf32_kernel_matches_oracle_and_tf32_emulation(gpu, case):
     x = rng.standard_normal((n, c, h, w_)).astype(np.float32)
     w = rng.standard_normal((o, c // groups, kh, kw)).astype(np.float32)
     b = rng.standard_normal(o).astype(np.float32) if has_bias else None
-    prev, prev_tf32 = gpu.set_conv_algorithm("implicit_tf32"), gpu.set_conv_tf32(True)
-    try:
+    with _conv_settings(gpu, "implicit_tf32", True):
         y = cuda_conv.conv2d_forward(x, w, b, s, p, d, groups, relu=relu)
-    finally:
-        gpu.set_conv_algorithm(prev)
-        gpu.set_conv_tf32(prev_tf32)
     assert y.dtype == np.float32 and y.shape == conv_reference(x, w, None, s, p, d, groups)[0].shape
     check_tf32_conv(y, x, w, b, s, p, d, groups, relu)
 
@@ -269,19 +268,14 @@ def test_tf32_launch_geometry(gpu):
     x, w = np.zeros((3, 2, 9, 9), np.float32), np.zeros((140, 1, 3, 3), np.float32)
     fn = gpu._function("conv_tf32.cu", "conv2d_fwd_tf32", 0)
     fn.launches.clear()
-    prev, prev_tf32 = gpu.set_conv_algorithm("implicit_tf32"), gpu.set_conv_tf32(True)
-    try:
+    with _conv_settings(gpu, "implicit_tf32", True):
         cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 2)
-    finally:
-        gpu.set_conv_algorithm(prev)
-        gpu.set_conv_tf32(prev_tf32)
     assert fn.launches == [((3, 2, 2), (256,))]  # 3*7*7 = 147 columns, 70 rows per group, 2 groups
 
 
 def test_tf32_wrapper_rejects_bad_arguments(gpu):
     x, w = np.zeros((1, 2, 6, 6), np.float32), np.zeros((4, 1, 3, 3), np.float32)
-    prev, prev_tf32 = gpu.set_conv_algorithm("implicit_tf32"), gpu.set_conv_tf32(True)
-    try:
+    with _conv_settings(gpu, "implicit_tf32", True):
         with pytest.raises(ValueError, match=r"conv2d: bias has shape \(3,\), expected \(4,\)"):
             cuda_conv.conv2d_forward(x, w, np.zeros(3, np.float32), 1, 0, 1, 2)
         with pytest.raises(ValueError, match="conv2d: weight must be float32, got float64"):
@@ -290,6 +284,3 @@ def test_tf32_wrapper_rejects_bad_arguments(gpu):
             cuda_conv.conv2d_forward(x.transpose(0, 1, 3, 2), w, None, 1, 0, 1, 2)
         with pytest.raises(ValueError, match="groups=3 must divide input channels 2"):
             cuda_conv.conv2d_forward(x, w, None, 1, 0, 1, 3)
-    finally:
-        gpu.set_conv_algorithm(prev)
-        gpu.set_conv_tf32(prev_tf32)
